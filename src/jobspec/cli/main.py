@@ -1,0 +1,283 @@
+"""The `jobspec` command line. Imports stay inside the commands: start-up is a feature."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobspec.transformers.base import JobStatus, Transformer
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  a failure while running (a step failed, a job failed, a system did not answer)
+  2  bad input (the jobspec, a step, a setting, a transformer name, a job id)
+
+transformer choice (run): -t NAME, else $JOBSPEC_TRANSFORMER, else flux inside a
+Flux instance, else slurm where a Slurm cluster answers, else local.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jobspec import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="jobspec",
+        description="Run one cluster-agnostic job description on Flux, Slurm, Kubernetes or this machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jobspec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help, description=help, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        return p
+
+    run = command("run", "plan and run the steps of a jobspec")
+    run.add_argument("file", metavar="FILE", help="a jobspec (YAML or JSON; - for standard input)")
+    run.add_argument("-t", "--transformer", metavar="NAME", help="flux, slurm, local, kubernetes or a plugin")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the plan and what would be written or run; change nothing"
+    )
+    run.add_argument("--json", action="store_true", help="print the result as JSON (step lines go to stderr)")
+
+    validate = command("validate", "check jobspecs without running them")
+    validate.add_argument("files", metavar="FILE", nargs="+")
+    validate.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer's own")
+    validate.add_argument(
+        "--flux", action="store_true", help="check a plain Flux jobspec (RFC 25 version 1) as Flux does"
+    )
+    validate.add_argument("--json", action="store_true", help="print the problems as JSON")
+
+    listing = command("transformers", "list the transformers, their steps, and whether each can run here")
+    listing.add_argument("--json", action="store_true")
+
+    for name, help in (
+        ("status", "show the state of jobs"),
+        ("wait", "wait for jobs to end (exit 1 if any did not complete)"),
+        ("cancel", "cancel jobs"),
+    ):
+        p = command(name, help)
+        p.add_argument("job_ids", metavar="ID", nargs="+")
+        p.add_argument("-t", "--transformer", metavar="NAME", help="whose job ids (default: told by the id's form)")
+        p.add_argument("--json", action="store_true")
+        if name == "wait":
+            p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
+
+    command("version", "print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from jobspec.document.problems import JobspecError
+
+    handler = {
+        "run": cmd_run,
+        "validate": cmd_validate,
+        "transformers": cmd_transformers,
+        "status": cmd_jobs,
+        "wait": cmd_jobs,
+        "cancel": cmd_jobs,
+        "version": cmd_version,
+    }[args.command]
+    try:
+        return handler(args)
+    except JobspecError as e:
+        print(f"jobspec: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("jobspec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from jobspec import __version__
+
+    print(f"jobspec {__version__}")
+    return EXIT_OK
+
+
+def _read(file: str) -> Any:
+    """A path, or the text of standard input for '-'."""
+    if file == "-":
+        from jobspec.document.load import load_text
+
+        return load_text(sys.stdin.read(), source="<stdin>")
+    return file
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jobspec.engine.plan import plan
+    from jobspec.engine.run import Reporter, execute
+    from jobspec.transformers.registry import get_transformer_registry
+
+    cls, why = get_transformer_registry().choose(args.transformer)
+    stream = sys.stderr if args.json else sys.stdout
+    reporter = Reporter(stream=stream, output=stream)
+    the_plan = plan(_read(args.file), cls())
+    reporter.note(
+        f"jobspec: transformer {cls.name} ({why})" + (", dry run: nothing is changed" if args.dry_run else "")
+    )
+    try:
+        result = execute(the_plan, reporter, dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
+        return 130
+    if args.json:
+        print(result.to_json())
+    if not result.ok:
+        done = ", ".join(f"{s.index + 1} ({s.step})" for s in result.completed) or "none"
+        jobs = ", ".join(result.job_ids) or "none"
+        print(f"jobspec: {result.error}\njobspec: steps completed: {done}; jobs submitted: {jobs}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from jobspec.document.load import load
+    from jobspec.document.problems import JobspecError, Problem
+
+    report: dict[str, list[dict[str, Any]]] = {}
+    bad = 0
+    for file in args.files:
+        problems: list[Problem] = []
+        try:
+            if args.flux:
+                from jobspec.document.flux import validate_flux
+
+                problems = validate_flux(load(_read(file), check=False))
+            else:
+                from jobspec.engine.plan import check
+
+                problems = check(load(_read(file)), args.transformer)
+        except JobspecError as e:
+            problems = list(e.problems)
+        report[file] = [p.to_dict() for p in problems]
+        if problems:
+            bad += 1
+            if not args.json:
+                for p in problems:
+                    print(p, file=sys.stderr)
+        elif not args.json:
+            print(f"{file}: valid" + (" Flux jobspec (version 1)" if args.flux else ""))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def cmd_transformers(args: argparse.Namespace) -> int:
+    import json
+
+    from jobspec.document.problems import JobspecError
+    from jobspec.transformers.registry import get_transformer_registry
+
+    registry = get_transformer_registry()
+    rows: list[dict[str, Any]] = []
+    for name in registry.names():
+        entry = registry.entry(name)
+        try:
+            cls = registry.get_plugin(name)
+        except JobspecError as e:
+            rows.append({"name": name, "origin": entry.origin, "error": str(e.problems[0].message)})
+            continue
+        ok, why = cls.available()
+        rows.append(
+            {
+                "name": name,
+                "origin": entry.origin,
+                "description": cls.description,
+                "steps": sorted(cls.steps),
+                "available": ok,
+                "why": why,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        if "error" in row:
+            print(f"{row['name']}  [{row['origin']}]  cannot load: {row['error']}")
+            continue
+        here = "can run here" if row["available"] else "cannot run here"
+        print(f"{row['name']}  [{row['origin']}]  {here} ({row['why']})")
+        print(f"    {row['description']}")
+        print(f"    steps: {', '.join(row['steps'])}")
+    return EXIT_OK
+
+
+def _owner(job_id: str, name: str | None) -> Transformer:
+    from jobspec.document.problems import JobspecError, Problem
+    from jobspec.transformers.registry import BUILTIN, get_transformer_registry
+
+    registry = get_transformer_registry()
+    if name:
+        return registry.get_plugin(name)()
+    for candidate in BUILTIN:
+        cls = registry.get_plugin(candidate)
+        if cls.owns_job_id(job_id):
+            return cls()
+    raise JobspecError(Problem(f"cannot tell whose job '{job_id}' is: name its transformer with -t"))
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    import json
+
+    from jobspec.transformers.base import JobLookupError
+
+    statuses: list[JobStatus] = []
+    code = EXIT_OK
+    for job_id in args.job_ids:
+        transformer = _owner(job_id, args.transformer)
+        try:
+            if args.command == "status":
+                status = transformer.status(job_id)
+            elif args.command == "wait":
+                status = transformer.wait(job_id, args.timeout)
+            else:
+                status = transformer.cancel(job_id)
+        except JobLookupError as e:
+            print(f"jobspec: {e}", file=sys.stderr)
+            code = max(code, EXIT_BAD_INPUT)
+            continue
+        except (OSError, RuntimeError) as e:
+            print(f"jobspec: {job_id}: {e}", file=sys.stderr)
+            code = max(code, EXIT_FAILED)
+            continue
+        statuses.append(status)
+        if args.command == "wait" and status.state != "completed":
+            code = max(code, EXIT_FAILED)
+        if not args.json:
+            print(_status_line(status))
+    if args.json:
+        print(json.dumps([s.to_dict() for s in statuses], indent=2))
+    return code
+
+
+def _status_line(status: JobStatus) -> str:
+    line = f"{status.job_id}  {status.state}"
+    if status.exit_code is not None:
+        line += f"  exit code {status.exit_code}"
+    if status.reason:
+        line += f"  ({status.reason})"
+    return line
+
+
+if __name__ == "__main__":
+    sys.exit(main())

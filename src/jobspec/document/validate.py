@@ -1,0 +1,240 @@
+"""Check a jobspec against our JSON Schema, then against the rules a schema cannot say.
+
+The schema check is compiled once per process (fastjsonschema) and collects
+every error at once; the messages are rewritten to say what would be right.
+Line and column numbers are added only when there is something to report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from importlib import resources as package_files
+from typing import Any
+
+from jobspec.document.model import Jobspec
+from jobspec.document.problems import JobspecError, Path, Problem, did_you_mean, one_of
+
+MAX_COUNT = 1_000_000  # the schema's largest count; also the largest total task count
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """Our document's JSON Schema (Flux RFC 25 extended; see schema.json)."""
+    text = package_files.files("jobspec.document").joinpath("schema.json").read_text()
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    return fastjsonschema.compile(schema(), fast_fail=False, use_formats=False)
+
+
+def validate(jobspec: Jobspec | dict[str, Any], *, raise_error: bool = False) -> list[Problem]:
+    """Every problem with the document (not yet its steps: see `jobspec.engine.plan`)."""
+    if isinstance(jobspec, dict):
+        jobspec = Jobspec(jobspec)
+    problems = list(schema_problems(jobspec.data))
+    if not problems:
+        problems = list(rule_problems(jobspec))
+    return finish(jobspec, problems, raise_error)
+
+
+def finish(jobspec: Jobspec, problems: list[Problem], raise_error: bool) -> list[Problem]:
+    """Name the source, add line and column numbers, sort; raise if asked."""
+    if problems:
+        from jobspec.document.positions import add_positions
+
+        for problem in problems:
+            problem.source = problem.source or jobspec.source
+        add_positions(jobspec.text, problems)
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        if raise_error:
+            raise JobspecError(problems)
+    return problems
+
+
+def schema_problems(data: Any) -> Iterator[Problem]:
+    import fastjsonschema
+
+    try:
+        _compiled()(data)
+    except fastjsonschema.JsonSchemaValuesException as e:
+        errors = e.errors
+    except fastjsonschema.JsonSchemaValueException as e:
+        errors = [e]
+    else:
+        return
+    seen: set[tuple[Path, str]] = set()
+    for error in errors:
+        for problem in _explain(data, error):
+            key = (problem.path, problem.message)
+            if key not in seen:
+                seen.add(key)
+                yield problem
+
+
+def _real_path(data: Any, parts: list[str]) -> Path:
+    """fastjsonschema's ['data', 'task', 'transform', '1'] -> ('task', 'transform', 1)."""
+    out: list[str | int] = []
+    node = data
+    for part in parts[1:]:
+        key: str | int = part
+        if isinstance(node, list):
+            key = int(part)
+            node = node[key] if key < len(node) else None
+        elif isinstance(node, dict):
+            node = node.get(part)
+        out.append(key)
+    return tuple(out)
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+_HINTS: dict[str, str] = {
+    "duration": "a number of seconds, e.g. 3600",
+    "command": 'a list of strings, e.g. ["/bin/bash", "job.sh"]',
+    "count": "a positive whole number",
+    "per_slot": "a positive whole number",
+    "total": "a positive whole number",
+}
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _explain(data: Any, error: Any) -> Iterator[Problem]:
+    path = _real_path(data, error.path)
+    rule = error.rule
+    value = error.value
+    definition = error.definition or {}
+    last = path[-1] if path else None
+    if rule == "required":
+        for key in error.rule_definition:
+            if not isinstance(value, dict) or key not in value:
+                yield Problem(f"missing required field '{key}'", path=(*path, key))
+    elif rule == "additionalProperties":
+        allowed = list(definition.get("properties", {}))
+        for key in value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                yield Problem(f"unknown field '{key}'{hint} (known: {one_of(allowed)})", path=(*path, key))
+    elif rule == "type":
+        wanted = error.rule_definition
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
+        hint = _HINTS.get(str(last), words)
+        yield Problem(f"must be {hint}, not {_what(value)}", path=path)
+    elif rule == "enum":
+        choices = [str(c) for c in error.rule_definition]
+        if last == "version":
+            yield Problem(f"jobspec reads version 1 documents, not {_what(value)}", path=path)
+        else:
+            hint = did_you_mean(value, choices)
+            yield Problem(f"{_what(value)} is not one of {one_of(choices)}{hint}", path=path)
+    elif rule == "minimum":
+        yield Problem(f"must be at least {error.rule_definition}, not {_what(value)}", path=path)
+    elif rule == "maximum":
+        yield Problem(
+            f"{_what(value)} is more than {error.rule_definition}, the largest count jobspec accepts",
+            path=path,
+        )
+    elif rule in ("minItems", "maxItems") and path == ("resources",):
+        yield Problem("must hold exactly one top-level resource vertex (a node or a slot)", path=path)
+    elif rule in ("minItems", "maxItems") and path == ("tasks",):
+        yield Problem("must hold exactly one task", path=path)
+    elif rule in ("minProperties", "maxProperties") and last == "count":
+        yield Problem("must have exactly one of per_slot or total", path=path)
+    elif rule == "minLength" or rule == "minItems":
+        yield Problem("must not be empty", path=path)
+    else:  # a rule our schema seldom trips; fastjsonschema's own words
+        yield Problem(error.message.replace(error.name, "").strip(), path=path)
+
+
+def rule_problems(jobspec: Jobspec) -> Iterator[Problem]:
+    """The rules a schema cannot say. Runs only on a document the schema accepts."""
+    data = jobspec.data
+    if "task" in data and "tasks" in data:
+        yield Problem("has both task and tasks: keep one (task is the usual form)", path=("tasks",))
+    elif "task" not in data and "tasks" not in data:
+        yield Problem("missing required field 'task' (the command, slot, count and transform steps)", path=("task",))
+        return
+    out: list[Problem] = []
+    slot_labels = list(_graph_problems_and_labels(data["resources"], ("resources",), None, out))
+    yield from out
+    if out:
+        return
+    task = jobspec.task
+    tpath = jobspec.task_path
+    if task["slot"] not in slot_labels:
+        hint = did_you_mean(task["slot"], slot_labels)
+        yield Problem(
+            f"names no slot in the resources{hint} (slot labels: {one_of(slot_labels)})",
+            path=(*tpath, "slot"),
+        )
+        return
+    names: dict[str, int] = {}
+    for i, script in enumerate(task.get("scripts") or []):
+        if script["name"] in names:
+            yield Problem(
+                f"script name '{script['name']}' is used twice (also scripts[{names[script['name']]}])",
+                path=(*tpath, "scripts", i, "name"),
+            )
+        names[script["name"]] = i
+    tasks = jobspec.counts.tasks
+    if tasks > MAX_COUNT:
+        yield Problem(
+            f"asks for {tasks} tasks, more than {MAX_COUNT}, the largest task count jobspec accepts",
+            path=(*tpath, "count"),
+        )
+
+
+def _graph_problems_and_labels(
+    vertices: list[dict[str, Any]], path: Path, parent: str | None, problems: list[Problem]
+) -> Iterator[str]:
+    """Check the shape (node > slot > core/gpu, node optional) and yield slot labels."""
+    allowed = {None: ("node", "slot"), "node": ("slot",), "slot": ("core", "gpu")}.get(parent, ())
+    for i, vertex in enumerate(vertices):
+        vpath = (*path, i)
+        kind = vertex["type"]
+        if kind not in allowed:
+            where = "at the top" if parent is None else f"inside a {parent}"
+            expected = " or ".join(allowed) if allowed else "nothing"
+            problems.append(Problem(f"a {kind} cannot stand {where} (expected {expected})", path=(*vpath, "type")))
+            continue
+        if "label" in vertex and kind != "slot":
+            problems.append(Problem("only a slot takes a label", path=(*vpath, "label")))
+        if "exclusive" in vertex and kind not in ("node", "slot"):
+            problems.append(Problem("only a node or a slot can be exclusive", path=(*vpath, "exclusive")))
+        children = vertex.get("with") or []
+        if kind == "slot":
+            if "label" not in vertex:
+                problems.append(Problem("a slot needs a label (the task names it in task.slot)", path=vpath))
+            else:
+                yield vertex["label"]
+            if not any(c.get("type") == "core" for c in children):
+                problems.append(Problem("a slot needs at least one core vertex in its with list", path=vpath))
+        elif kind == "node" and len(children) != 1:
+            problems.append(Problem("a node holds exactly one slot vertex in its with list", path=(*vpath, "with")))
+        elif kind in ("core", "gpu") and children:
+            problems.append(Problem(f"a {kind} holds nothing: remove its with list", path=(*vpath, "with")))
+            continue
+        yield from _graph_problems_and_labels(children, (*vpath, "with"), kind, problems)

@@ -1,0 +1,1 @@
+"""The engine: settings, the plan (every step checked before anything runs), the run."""

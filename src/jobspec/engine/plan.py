@@ -1,0 +1,248 @@
+"""The plan: every step checked against the chosen transformer before anything runs.
+
+Planning applies ``set``/``unset`` in order, so each step knows the settings in
+force when it runs; checks every step's kind, fields, scripts, paths and
+``after:`` references; and refuses the whole list, with every problem at once,
+if anything is wrong. Nothing is written or started while planning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobspec.document.model import Jobspec
+from jobspec.document.problems import Problem, did_you_mean, one_of
+from jobspec.engine.settings import CORE_SETTINGS, Setting, defaults
+from jobspec.steps.base import COMMON_FIELDS, StepBase
+from jobspec.steps.paths import outside_reason, resolve_in_stage
+
+if TYPE_CHECKING:
+    from jobspec.transformers.base import Transformer
+
+
+@dataclass
+class PlannedStep:
+    index: int
+    step: StepBase
+    settings: Mapping[str, Any]  # in force when this step runs
+
+
+@dataclass
+class Plan:
+    jobspec: Jobspec
+    transformer: Transformer
+    steps: list[PlannedStep] = field(default_factory=list)
+
+    @property
+    def job_steps(self) -> list[PlannedStep]:
+        return [p for p in self.steps if p.step.name in ("submit", "batch")]
+
+
+def plan(
+    source: Jobspec | str | os.PathLike[str] | dict[str, Any],
+    transformer: Transformer | str | None = None,
+) -> Plan:
+    """Load (if needed), validate and plan ``source`` for ``transformer``.
+
+    Raises `JobspecError` with every problem found; changes nothing.
+    """
+    from jobspec.document.load import load
+    from jobspec.document.validate import finish
+
+    jobspec = load(source)
+    if not hasattr(transformer, "steps"):
+        from jobspec.transformers.registry import get_transformer_registry
+
+        transformer = get_transformer_registry().choose(transformer)[0]()
+    assert transformer is not None and not isinstance(transformer, str)
+    steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
+    problems += transformer.check_plan(jobspec, steps)
+    finish(jobspec, problems, raise_error=True)
+    return Plan(jobspec, transformer, steps)
+
+
+def check_steps(
+    jobspec: Jobspec,
+    table: Mapping[str, type[StepBase]],
+    settings_table: Mapping[str, Setting] | None = None,
+    who: str | None = None,
+) -> tuple[list[PlannedStep], list[Problem]]:
+    """Check the transform list against a step table; return the planned steps and problems.
+
+    ``who`` names the transformer in messages; None means the core steps, and then
+    settings with a transformer's prefix (``slurm.partition``) are left to that
+    transformer's own plan.
+    """
+    settings_table = settings_table if settings_table is not None else CORE_SETTINGS
+    settings = defaults(settings_table)
+    problems: list[Problem] = []
+    planned: list[PlannedStep] = []
+    named: dict[str, StepBase] = {}
+    base = (*jobspec.task_path, "transform")
+    for index, options in enumerate(jobspec.transform):
+        path = (*base, index)
+        kind = options["step"]
+        cls = table.get(kind)
+        if cls is None:
+            knower = f"transformer '{who}'" if who else "the core steps"
+            problems.append(
+                Problem(
+                    f"unknown step '{kind}'{did_you_mean(kind, table)} ({knower} know: {one_of(table)})",
+                    path=(*path, "step"),
+                )
+            )
+            continue
+        step = cls(jobspec, options, index)
+        found = list(_field_problems(step, path))
+        if not found and kind in ("set", "unset"):
+            found += _apply_setting(step, settings, settings_table, who, path)
+        if not found:
+            found += _after_problems(step, named, path)
+            found += list(step.check(settings, [p.step for p in planned]))
+            if who is not None:
+                found += _symlink_problems(step, settings, path)
+        problems += found
+        if options.get("name"):
+            named.setdefault(options["name"], step)
+        planned.append(PlannedStep(index, step, dict(settings)))
+    return planned, problems
+
+
+def _field_problems(step: StepBase, path: tuple[str | int, ...]) -> list[Problem]:
+    problems = []
+    fields = {**COMMON_FIELDS, **step.fields}
+    for key, spec in fields.items():
+        if spec.required and key not in step.options:
+            problems.append(Problem(f"step {step.label} needs field '{key}' ({spec.help or key})", path=(*path, key)))
+    for key, value in step.options.items():
+        found = fields.get(key)
+        if found is None:
+            if not step.open_fields:
+                hint = did_you_mean(key, fields)
+                problems.append(
+                    Problem(
+                        f"step {step.label} takes no field '{key}'{hint} (it takes: {one_of(fields)})",
+                        path=(*path, key),
+                    )
+                )
+            continue
+        spec = found
+        kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            words = " or ".join(
+                {bool: "true or false", str: "a string", int: "a number"}.get(k, k.__name__) for k in kinds
+            )
+            problems.append(Problem(f"must be {words}, not {value!r}", path=(*path, key)))
+            continue
+        if spec.script and value not in step.scripts:
+            names = list(step.scripts)
+            if names:
+                problems.append(
+                    Problem(
+                        f"'{value}' names no script{did_you_mean(str(value), names)} (scripts: {one_of(names)})",
+                        path=(*path, key),
+                    )
+                )
+            else:
+                problems.append(Problem(f"'{value}' names no script: task.scripts is empty", path=(*path, key)))
+        elif spec.in_stage and isinstance(value, str):
+            reason = outside_reason(value)
+            if reason:
+                problems.append(Problem(reason, path=(*path, key)))
+    return problems
+
+
+def _apply_setting(
+    step: StepBase,
+    settings: dict[str, Any],
+    table: Mapping[str, Setting],
+    who: str | None,
+    path: tuple[str | int, ...],
+) -> list[Problem]:
+    key = step.options["key"]
+    spec = table.get(key)
+    if spec is None:
+        if who is None and "." in key:
+            return []  # a transformer's own setting: its plan checks it
+        knower = f"transformer '{who}'" if who else "jobspec"
+        return [
+            Problem(
+                f"unknown setting '{key}'{did_you_mean(key, table)} ({knower} knows: {one_of(table)})",
+                path=(*path, "key"),
+            )
+        ]
+    if step.name == "unset":
+        settings[key] = spec.default
+        return []
+    try:
+        settings[key] = spec.parse(step.options["value"])
+    except ValueError as e:
+        return [Problem(str(e), path=(*path, "value"))]
+    return []
+
+
+def _after_problems(step: StepBase, named: Mapping[str, StepBase], path: tuple[str | int, ...]) -> list[Problem]:
+    after = step.get("after")
+    if not isinstance(after, str):
+        return []
+    target = named.get(after)
+    if target is None:
+        return [
+            Problem(
+                f"names no earlier step{did_you_mean(after, named)} "
+                f"(earlier named steps: {one_of(named) or 'none'}; give one a name: field)",
+                path=(*path, "after"),
+            )
+        ]
+    if target.name not in ("submit", "batch"):
+        return [
+            Problem(f"'{after}' is a {target.name} step: after: names a submit or batch step", path=(*path, "after"))
+        ]
+    return []
+
+
+def _symlink_problems(step: StepBase, settings: Mapping[str, Any], path: tuple[str | int, ...]) -> list[Problem]:
+    """Where the staging directory already exists, refuse names that leave it by a symlink."""
+    stage = settings.get("stage")
+    if stage is None or not os.path.isdir(stage):
+        return []
+    problems = []
+    for key, spec in step.fields.items():
+        value = step.options.get(key)
+        if spec.in_stage and isinstance(value, str):
+            try:
+                resolve_in_stage(Path(stage), value)
+            except ValueError as e:
+                problems.append(Problem(str(e), path=(*path, key)))
+    return problems
+
+
+def check(source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: str | None = None) -> list[Problem]:
+    """Every problem with a jobspec and its steps, without running anything.
+
+    Without ``transformer`` the steps are checked against the core steps
+    (write, copy, set, unset, stage, submit, batch, auth).
+    """
+    from jobspec.document.load import load
+    from jobspec.document.problems import JobspecError
+    from jobspec.document.validate import finish
+
+    try:
+        jobspec = load(source)
+    except JobspecError as e:
+        return list(e.problems)
+    if transformer is None:
+        from jobspec.steps import CORE_STEPS
+
+        problems = check_steps(jobspec, CORE_STEPS)[1]
+    else:
+        from jobspec.transformers.registry import get_transformer_registry
+
+        instance = get_transformer_registry().get_plugin(transformer)()
+        steps, problems = check_steps(jobspec, instance.steps, instance.setting_table(), instance.name)
+        problems += instance.check_plan(jobspec, steps)
+    return finish(jobspec, problems, raise_error=False)

@@ -1,0 +1,51 @@
+"""What a run did: each step's outcome and what it produced, ready for JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepRecord:
+    index: int
+    step: str
+    name: str | None = None
+    status: str = "not run"  # ok, failed, not run, planned (dry run)
+    summary: str = ""
+    job_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    transformer: str
+    source: str | None
+    stage: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    error: str | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [s.job_id for s in self.steps if s.job_id]
+
+    @property
+    def completed(self) -> list[StepRecord]:
+        return [s for s in self.steps if s.status == "ok"]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        out["job_ids"] = self.job_ids
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)

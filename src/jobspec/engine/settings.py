@@ -1,0 +1,69 @@
+"""Settings: values that `set`/`unset` steps change for the steps that follow.
+
+Core settings are ``stage`` and ``sharedfs``; a transformer declares its own
+(``slurm.partition``, ...) in its ``settings`` table.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A named setting with its kind (``path``, ``bool``, ``str``, ``int``, ``args``)."""
+
+    name: str
+    kind: str
+    default: Any = None
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """The value as the engine uses it; raises ValueError saying what would be right."""
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+                return value.lower() in _TRUE
+            raise ValueError(f"{self.name} takes true or false, not {value!r}")
+        if self.kind == "int":
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+            raise ValueError(f"{self.name} takes a positive whole number, not {value!r}")
+        if self.kind == "args":
+            # a list of command-line arguments, or one string split as a shell would
+            if isinstance(value, str):
+                try:
+                    return shlex.split(value)
+                except ValueError as e:
+                    raise ValueError(f"{self.name}: cannot split {value!r}: {e}") from None
+            if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+                return [str(v) for v in value]
+            raise ValueError(f"{self.name} takes a list of arguments, not {value!r}")
+        if isinstance(value, (dict, list)) or value is None:
+            raise ValueError(f"{self.name} takes a single value, not {value!r}")
+        text = str(value)
+        if self.kind == "path" and not text:
+            raise ValueError(f"{self.name} takes a directory path, not an empty string")
+        return text
+
+
+CORE_SETTINGS: Mapping[str, Setting] = {
+    "stage": Setting("stage", "path", None, "the staging directory; a new temporary directory when unset"),
+    "sharedfs": Setting(
+        "sharedfs",
+        "bool",
+        True,
+        "whether every node sees the staging directory; stage steps do nothing when true",
+    ),
+}
+
+
+def defaults(table: Mapping[str, Setting]) -> dict[str, Any]:
+    return {name: s.default for name, s in table.items()}

@@ -1,0 +1,89 @@
+"""The steps that put files into the staging directory: write and copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobspec.document.problems import Problem
+from jobspec.steps.base import Field, StepBase, StepOutput
+from jobspec.steps.errors import StepError
+
+if TYPE_CHECKING:
+    from jobspec.engine.run import StepContext
+
+
+class WriterStep(StepBase):
+    """Write a script from ``task.scripts`` into the staging directory."""
+
+    name = "write"
+    description = "write task.scripts[filename] into the staging directory"
+    fields = {
+        "filename": Field(str, required=True, script=True, in_stage=True, help="a script's name"),
+        "executable": Field(bool, help="set the run bits (default: false)"),
+    }
+
+    @property
+    def target(self) -> str:
+        return str(self.options["filename"])
+
+    def describe(self, ctx: StepContext) -> str:
+        mode = " (executable)" if self.get("executable") else ""
+        content = self.scripts[self.target]["content"]
+        body = "".join(f"    | {line}\n" for line in content.splitlines())
+        return f"would write {ctx.describe_path(self.target)}{mode}:\n{body}".rstrip("\n")
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        path = ctx.stage_path(self.target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content = self.scripts[self.target]["content"]
+        try:
+            # O_NOFOLLOW: never write through a symlink placed at the target
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise StepError(f"cannot write {path}: {e.strerror}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.chmod(path, 0o755 if self.get("executable") else 0o644)
+        return StepOutput(self.target, details={"path": str(path)})
+
+
+class CopyStep(StepBase):
+    """Copy a local file or directory into the staging directory."""
+
+    name = "copy"
+    description = "copy a local file or directory into the staging directory"
+    fields = {
+        "source": Field(str, required=True, help="a local file or directory (relative to the jobspec's folder)"),
+        "destination": Field(str, in_stage=True, help="where in the staging directory (default: the source's name)"),
+    }
+
+    @property
+    def source(self) -> Path:
+        return self.jobspec.base_dir / os.path.expanduser(str(self.options["source"]))
+
+    @property
+    def destination(self) -> str:
+        return str(self.get("destination") or self.source.name)
+
+    def check(self, settings: Mapping[str, Any], earlier: Sequence[StepBase] = ()) -> Iterator[Problem]:
+        if not self.source.exists():
+            yield Problem(f"no such file or directory: {self.source}", path=(*self.path, "source"))
+
+    def describe(self, ctx: StepContext) -> str:
+        return f"would copy {self.source} to {ctx.describe_path(self.destination)}"
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        target = ctx.stage_path(self.destination)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.source.is_dir():
+                shutil.copytree(self.source, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(self.source, target)
+        except (OSError, shutil.Error) as e:
+            raise StepError(f"cannot copy {self.source} to {target}: {e}") from None
+        return StepOutput(self.destination, details={"source": str(self.source), "path": str(target)})

@@ -1,0 +1,1 @@
+"""Transformers: one folder per system (local, slurm, flux, kubernetes), and the registry."""

@@ -1,0 +1,190 @@
+"""Local jobs on disk: one folder per job, readable from any later process.
+
+Layout, under ``$JOBSPEC_STATE_DIR`` (default ``$XDG_STATE_HOME/jobspec`` or
+``~/.local/state/jobspec``)::
+
+    local/<job id>/job.json    what to run (argv, cwd, env, tasks, output files)
+    local/<job id>/state.json  pending -> running -> completed | failed | cancelled
+    local/<job id>/lock        held (flock) by the job's supervisor while it lives
+    local/<job id>/pid         the supervisor's process id, for cancel
+
+The lock is taken by the submitting process and handed to the supervisor, so it
+is held from the moment the job exists until its supervisor ends: a job whose
+state is not final while nobody holds the lock was lost (its supervisor killed).
+Standard library only: the supervisor imports this module at every job start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FINAL = ("completed", "failed", "cancelled")
+ID_PREFIX = "local-"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("JOBSPEC_STATE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(xdg) / "jobspec"
+
+
+def jobs_dir() -> Path:
+    return state_dir() / "local"
+
+
+def new_job_id() -> str:
+    """Sortable by submit time, unique across processes: local-<ms in hex>-<random>."""
+    return f"{ID_PREFIX}{int(time.time() * 1000):x}-{secrets.token_hex(3)}"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with open(path) as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+class LocalJob:
+    """A handle on one job's folder."""
+
+    def __init__(self, job_id: str, root: Path | None = None) -> None:
+        if not job_id.startswith(ID_PREFIX) or "/" in job_id or job_id in (".", ".."):
+            raise KeyError(job_id)
+        self.id = job_id
+        self.dir = (root or jobs_dir()) / job_id
+
+    @property
+    def exists(self) -> bool:
+        return (self.dir / "job.json").exists()
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return read_json(self.dir / "job.json")
+
+    def read_state(self) -> dict[str, Any]:
+        try:
+            return read_json(self.dir / "state.json")
+        except FileNotFoundError:
+            return {"state": "pending"}
+
+    def write_state(self, **state: Any) -> None:
+        write_json(self.dir / "state.json", state)
+
+    def supervisor_alive(self) -> bool:
+        """True while someone holds the job's lock (its supervisor, or its submitter)."""
+        try:
+            fd = os.open(self.dir / "lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def state(self) -> dict[str, Any]:
+        """The recorded state, with a vanished supervisor reported as a failure."""
+        state = self.read_state()
+        if state.get("state") not in FINAL and not self.supervisor_alive():
+            state = self.read_state()  # it may have finished just now
+            if state.get("state") not in FINAL:
+                state = {**state, "state": "failed", "reason": "the job's supervisor ended without a result (killed?)"}
+        return state
+
+    def signal_supervisor(self, signum: int) -> bool:
+        if not self.supervisor_alive():
+            return False
+        try:
+            pid = int((self.dir / "pid").read_text())
+            os.kill(pid, signum)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+        return True
+
+
+def submit(spec: dict[str, Any], root: Path | None = None, job_id: str | None = None) -> LocalJob:
+    """Record a job and start its supervisor, detached; return at once.
+
+    ``spec`` holds argv, cwd, env (added to this environment), ntasks, stdout,
+    stderr, and optionally duration (seconds), after (a job id that must complete
+    first), name and key.
+    """
+    job = LocalJob(job_id or new_job_id(), root)
+    job.dir.mkdir(parents=True)
+    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        write_json(job.dir / "job.json", {"id": job.id, "submitted": time.time(), **spec})
+        job.write_state(state="pending")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SUPERVISE, _package_root(), str(job.dir), str(lock_fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(job.dir / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
+            start_new_session=True,  # outlives this process and its terminal
+            pass_fds=(lock_fd,),
+        )
+        (job.dir / "pid").write_text(str(proc.pid))
+    finally:
+        os.close(lock_fd)  # the supervisor keeps its copy, and with it the lock
+    return job
+
+
+# Finds this very copy of the package without touching the environment the tasks inherit.
+_SUPERVISE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from jobspec.transformers.local.supervisor import main; main(sys.argv[2:])"
+)
+
+
+def _package_root() -> str:
+    """The folder holding the jobspec package, so the supervisor finds the same code."""
+    return str(Path(__file__).resolve().parents[3])
+
+
+def wait(job: LocalJob, timeout: float | None = None) -> dict[str, Any]:
+    """Block until the job's state is final (or ``timeout`` seconds pass); return it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        state = job.read_state()
+        if state.get("state") in FINAL:
+            return state
+        if delay >= 0.05:  # checking the lock costs more: only once polling has slowed
+            state = job.state()
+            if state.get("state") in FINAL:
+                return state
+        if deadline is not None and time.monotonic() >= deadline:
+            return state
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def cancel(job: LocalJob, grace: float = 5.0) -> dict[str, Any]:
+    """Ask the supervisor to stop the tasks; wait for it to record the outcome."""
+    state = job.state()
+    if state.get("state") in FINAL:
+        return state
+    if job.signal_supervisor(signal.SIGTERM):
+        return wait(job, timeout=grace + 5)
+    return job.state()

@@ -1,0 +1,135 @@
+"""Finding transformers: built-in ones, installed ``jobspec_<name>`` modules, and the
+``jobspec.transformers`` entry-point group.
+
+Nothing is imported until it is asked for: listing names does not import plugins,
+and a plugin that fails to import is reported when it is requested by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jobspec.document.problems import JobspecError, Problem, did_you_mean, one_of
+
+if TYPE_CHECKING:
+    from jobspec.transformers.base import Transformer
+
+ENTRY_POINT_GROUP = "jobspec.transformers"
+MODULE_PREFIX = "jobspec_"
+
+# name -> "module:Class"; a module path keeps start-up free of imports not needed
+BUILTIN: dict[str, str] = {
+    "local": "jobspec.transformers.local.transformer:LocalTransformer",
+}
+
+# With no -t and no JOBSPEC_TRANSFORMER, the first of these that can run here.
+AUTO_ORDER = ("flux", "slurm", "local")
+
+
+@dataclass
+class Entry:
+    name: str
+    target: str  # "module:Class", a module name, or an entry point's value
+    origin: str  # builtin, module, entry point
+
+    def load(self) -> type[Transformer]:
+        from jobspec.transformers.base import Transformer
+
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj: object = importlib.import_module(module_name)
+            for part in (attr or "Transformer").split("."):
+                obj = getattr(obj, part)
+        except Exception as e:
+            raise PluginError(
+                f"transformer '{self.name}' ({self.origin} {self.target}) failed to load: {type(e).__name__}: {e}"
+            ) from e
+        if not (isinstance(obj, type) and issubclass(obj, Transformer)):
+            raise PluginError(f"transformer '{self.name}' ({self.target}) is not a Transformer subclass")
+        return obj
+
+
+class PluginError(JobspecError):
+    def __init__(self, message: str) -> None:
+        super().__init__(Problem(message))
+
+
+class TransformerRegistry:
+    """The transformers this installation knows, loaded on demand."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {n: Entry(n, t, "builtin") for n, t in BUILTIN.items()}
+        self._classes: dict[str, type[Transformer]] = {}
+        self._discovered = False
+
+    def register(self, cls: type[Transformer]) -> type[Transformer]:
+        """Add a transformer class directly (tests, embedding programs)."""
+        self._classes[cls.name] = cls
+        self._entries[cls.name] = Entry(cls.name, f"{cls.__module__}:{cls.__qualname__}", "registered")
+        return cls
+
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        import pkgutil
+
+        for module in pkgutil.iter_modules():
+            if module.name.startswith(MODULE_PREFIX) and len(module.name) > len(MODULE_PREFIX):
+                name = module.name[len(MODULE_PREFIX) :]
+                self._entries.setdefault(name, Entry(name, module.name, "module"))
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            self._entries.setdefault(ep.name, Entry(ep.name, ep.value, "entry point"))
+
+    def names(self) -> list[str]:
+        self._discover()
+        return sorted(self._entries)
+
+    def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            self._discover()
+        if name not in self._entries:
+            known = self.names()
+            raise JobspecError(
+                Problem(f"no transformer named '{name}'{did_you_mean(name, known)} (known: {one_of(known)})")
+            )
+        return self._entries[name]
+
+    def get_plugin(self, name: str) -> type[Transformer]:
+        """The transformer class called ``name`` (imported now if it was not yet)."""
+        if name not in self._classes:
+            self._classes[name] = self.entry(name).load()
+        return self._classes[name]
+
+    def choose(self, name: str | None = None) -> tuple[type[Transformer], str]:
+        """The transformer to use and why: ``name``, else $JOBSPEC_TRANSFORMER, else the
+        first of flux, slurm, local that can run here."""
+        if name:
+            return self.get_plugin(name), "chosen with -t"
+        env = os.environ.get("JOBSPEC_TRANSFORMER")
+        if env:
+            return self.get_plugin(env), "from JOBSPEC_TRANSFORMER"
+        for candidate in AUTO_ORDER:
+            if candidate not in self._entries:
+                continue
+            cls = self.get_plugin(candidate)
+            ok, why = cls.available()
+            if ok:
+                return cls, why
+        return self.get_plugin("local"), "no cluster found here"
+
+
+_registry: TransformerRegistry | None = None
+
+
+def get_transformer_registry() -> TransformerRegistry:
+    """The process-wide registry (the seed's entry point)."""
+    global _registry
+    if _registry is None:
+        _registry = TransformerRegistry()
+    return _registry
