@@ -69,12 +69,11 @@ def schema_problems(data: Any) -> Iterator[Problem]:
         errors = [e]
     else:
         return
-    seen: set[tuple[Path, str]] = set()
+    seen: set[Path] = set()  # one problem per place: the first rule it breaks says enough
     for error in errors:
         for problem in _explain(data, error):
-            key = (problem.path, problem.message)
-            if key not in seen:
-                seen.add(key)
+            if problem.path not in seen:
+                seen.add(problem.path)
                 yield problem
 
 

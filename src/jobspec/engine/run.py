@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from jobspec.engine.result import RunResult, StepRecord
 from jobspec.steps.base import StepOutput
 from jobspec.steps.errors import StepError
-from jobspec.steps.paths import resolve_in_stage
+from jobspec.steps.paths import outside_reason, resolve_in_stage
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
@@ -99,8 +99,15 @@ class StepContext:
         return self.state.temp_stage
 
     def stage_path(self, relative: str) -> Path:
+        """``relative`` inside the staging directory; StepError if it would lead out."""
+        stage = self.stage
+        if self.dry_run and not stage.is_dir():  # nothing on disk to follow yet
+            reason = outside_reason(relative)
+            if reason:
+                raise StepError(reason)
+            return stage / relative
         try:
-            return resolve_in_stage(self.stage, relative)
+            return resolve_in_stage(stage, relative)
         except ValueError as e:
             raise StepError(str(e)) from None
 
@@ -134,26 +141,28 @@ def execute(plan: Plan, reporter: Reporter | None = None, dry_run: bool = False)
             reporter.step_planned(step.label, record.summary)
             continue
         started = time.perf_counter()
+        output: StepOutput | str | None = None
         try:
             output = step.run(ctx)
         except StepError as e:
             record.error = str(e)
+            output = e.output
         except OSError as e:
             record.error = f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
         except NotImplementedError as e:
             record.error = str(e) or f"step {step.label} is not implemented by {plan.transformer.name}"
         record.seconds = round(time.perf_counter() - started, 6)
+        if not isinstance(output, StepOutput):
+            output = StepOutput(str(output) if output is not None else "")
+        record.summary = output.summary
+        record.job_id = output.job_id
+        record.details = output.details
         if record.error is not None:
             record.status = "failed"
             result.error = f"step {record.index + 1} ({step.label}) failed: {record.error}"
             reporter.step_failed(step.label, record.error)
             break
-        if not isinstance(output, StepOutput):
-            output = StepOutput(str(output) if output is not None else "")
         record.status = "ok"
-        record.summary = output.summary
-        record.job_id = output.job_id
-        record.details = output.details
         if step.get("name"):
             state.outputs[step.get("name")] = output
         reporter.step_ok(step.label, output.summary)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 FINAL = ("completed", "failed", "cancelled")
+SUPERVISOR_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 ID_PREFIX = "local-"
 
 
@@ -136,14 +137,22 @@ def submit(spec: dict[str, Any], root: Path | None = None, job_id: str | None = 
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         write_json(job.dir / "job.json", {"id": job.id, "submitted": time.time(), **spec})
         job.write_state(state="pending")
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SUPERVISE, _package_root(), str(job.dir), str(lock_fd)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(job.dir / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
-            start_new_session=True,  # outlives this process and its terminal
-            pass_fds=(lock_fd,),
-        )
+        # The supervisor starts with these signals blocked (a mask survives exec) and
+        # unblocks them once its handlers are in place: a cancel that arrives while
+        # it is still starting is recorded, not fatal.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+        try:
+            with open(job.dir / "supervisor.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", _SUPERVISE, _package_root(), str(job.dir), str(lock_fd)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,  # outlives this process and its terminal
+                    pass_fds=(lock_fd,),
+                )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         (job.dir / "pid").write_text(str(proc.pid))
     finally:
         os.close(lock_fd)  # the supervisor keeps its copy, and with it the lock

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobspec.transformers.local.jobs import FINAL, LocalJob
+from jobspec.transformers.local.jobs import FINAL, SUPERVISOR_SIGNALS, LocalJob
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 
@@ -96,8 +96,9 @@ class Supervisor:
 
     def run(self) -> None:
         job = self.job
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in SUPERVISOR_SIGNALS:
             signal.signal(signum, self.on_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)  # blocked by submit()
         started = time.time()
         reason = self.wait_for_dependency()
         if reason or self.cancelled:

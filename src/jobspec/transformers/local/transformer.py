@@ -84,16 +84,17 @@ class LocalJobStep(JobStep):
         spec["stdout"] = str(stage / f"{job_id}.out")
         spec["stderr"] = str(stage / f"{job_id}.err")
         job = jobs.submit(spec, job_id=job_id)
-        details: dict[str, Any] = {"stdout": spec["stdout"], "stderr": spec["stderr"], "tasks": spec["ntasks"]}
+        output = StepOutput(job.id, job_id=job.id, details={"stdout": spec["stdout"], "stderr": spec["stderr"]})
+        output.details["tasks"] = spec["ntasks"]
         if self.waits:
             if self.get("watch"):
                 state = follow(job, spec["stdout"], spec["stderr"], ctx.output)
             else:
                 state = jobs.wait(job)
-            details.update(state=state["state"], exit_code=state.get("exit_code"))
+            output.details.update(state=state["state"], exit_code=state.get("exit_code"))
             if state["state"] != "completed":
-                raise StepError(_failure(job.id, state))
-        return StepOutput(job.id, job_id=job.id, details=details)
+                raise StepError(_failure(job.id, state), output)
+        return output
 
 
 class LocalSubmit(LocalJobStep, SubmitStep):

@@ -1,0 +1,99 @@
+"""Finding transformers: built-in, jobspec_<name> modules, entry points; lazy and honest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import HELLO, jobspec_cli, make_jobspec
+from jobspec import JobspecError, get_transformer_registry
+from jobspec.transformers.registry import TransformerRegistry
+
+PLUGIN = """
+from jobspec.steps import EmptyStep, SetStep, WriterStep
+from jobspec.transformers.base import Transformer
+from jobspec.transformers.local.transformer import LocalSubmit
+
+
+class Transformer(Transformer):
+    name = "{name}"
+    description = "a test plugin"
+
+
+Transformer.register_step(WriterStep)
+Transformer.register_step(SetStep)
+Transformer.register_step(LocalSubmit)
+Transformer.register_step(EmptyStep, name="stage")
+"""
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "jobspec_toy.py").write_text(PLUGIN.format(name="toy"))
+    (folder / "jobspec_broken.py").write_text("import no_such_module_anywhere\n")
+    dist = folder / "jobspec_epdemo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: jobspec-epdemo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[jobspec.transformers]\nepdemo = epdemo_module:Transformer\n")
+    (folder / "epdemo_module.py").write_text(PLUGIN.format(name="epdemo"))
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    return folder
+
+
+def test_seed_python_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = get_transformer_registry().get_plugin("local")().run(str(make_jobspec(tmp_path)))
+    assert result.ok
+    assert "=> step submit local-" in capsys.readouterr().out
+
+
+def test_module_and_entry_point_plugins_are_found(plugin_dir: Path, tmp_path: Path) -> None:
+    registry = TransformerRegistry()
+    assert {"local", "toy", "broken", "epdemo"} <= set(registry.names())
+    toy = registry.get_plugin("toy")
+    assert toy.description == "a test plugin" and set(toy.steps) == {"write", "set", "submit", "stage"}
+    assert registry.get_plugin("epdemo").name == "epdemo"
+    assert toy().run(str(make_jobspec(tmp_path))).ok
+
+
+def test_a_broken_plugin_is_reported_when_asked_for(plugin_dir: Path) -> None:
+    registry = TransformerRegistry()
+    registry.names()  # listing does not import it
+    assert "jobspec_broken" not in sys.modules
+    with pytest.raises(JobspecError, match=r"transformer 'broken' .* failed to load: ModuleNotFoundError"):
+        registry.get_plugin("broken")
+    assert registry.get_plugin("toy")  # the others still load
+
+
+def test_unknown_transformer_suggests_a_name() -> None:
+    with pytest.raises(JobspecError, match="no transformer named 'locl'; did you mean 'local'"):
+        TransformerRegistry().get_plugin("locl")
+
+
+def test_steps_unknown_to_a_plugin_are_refused(plugin_dir: Path, tmp_path: Path) -> None:
+    text = HELLO.replace("    wait: true\n", "    wait: true\n  - step: auth\n")
+    done = jobspec_cli("run", "-t", "toy", str(make_jobspec(tmp_path, text)))
+    assert done.returncode == 2
+    assert "unknown step 'auth' (transformer 'toy' know: set, stage, submit, write)" in done.stderr
+
+
+def test_transformers_command_lists_plugins_and_problems(plugin_dir: Path) -> None:
+    done = jobspec_cli("transformers")
+    assert done.returncode == 0
+    assert "local  [builtin]  can run here (this machine)" in done.stdout
+    assert "toy  [module]  can run here" in done.stdout
+    assert "epdemo  [entry point]" in done.stdout
+    assert "broken  [module]  cannot load:" in done.stdout
+
+
+def test_choice_order(monkeypatch: pytest.MonkeyPatch, plugin_dir: Path) -> None:
+    registry = TransformerRegistry()
+    monkeypatch.delenv("FLUX_URI", raising=False)
+    assert registry.choose()[0].name == "local"
+    monkeypatch.setenv("JOBSPEC_TRANSFORMER", "toy")
+    assert registry.choose() == (registry.get_plugin("toy"), "from JOBSPEC_TRANSFORMER")
+    assert registry.choose("local")[1] == "chosen with -t"

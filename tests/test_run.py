@@ -1,0 +1,86 @@
+"""Running: files in the stage, step lines, results, failures, dry runs."""
+
+from __future__ import annotations
+
+import io
+import stat
+from pathlib import Path
+
+import pytest
+
+from conftest import HELLO, make_jobspec
+from jobspec import run
+from jobspec.engine.run import Reporter
+from test_plan import steps_yaml
+
+
+def quiet() -> Reporter:
+    return Reporter(stream=io.StringIO(), output=io.StringIO(), color=False)
+
+
+def test_write_sets_mode_and_content(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    scripts = '  - name: job.sh\n    content: "#!/bin/sh\\necho hi\\n"\n  - name: sub/data.txt\n    content: data\n'
+    text = steps_yaml(
+        f"  - step: set\n    key: stage\n    value: {stage}\n",
+        "  - step: write\n    filename: job.sh\n    executable: true\n",
+        "  - step: write\n    filename: sub/data.txt\n",
+        scripts=scripts,
+    )
+    result = run(make_jobspec(tmp_path, text), "local", reporter=quiet())
+    assert result.ok, result.error
+    assert (stage / "job.sh").read_text() == "#!/bin/sh\necho hi\n"
+    assert stat.S_IMODE((stage / "job.sh").stat().st_mode) == 0o755
+    assert stat.S_IMODE((stage / "sub" / "data.txt").stat().st_mode) == 0o644
+    assert result.stage == str(stage)
+
+
+def test_copy_files_and_folders(tmp_path: Path) -> None:
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "a.txt").write_text("a")
+    (tmp_path / "single.txt").write_text("s")
+    stage = tmp_path / "stage"
+    text = steps_yaml(
+        f"  - step: set\n    key: stage\n    value: {stage}\n",
+        "  - step: copy\n    source: inputs\n",
+        "  - step: copy\n    source: single.txt\n    destination: data/renamed.txt\n",
+    )
+    assert run(make_jobspec(tmp_path, text), "local", reporter=quiet()).ok
+    assert (stage / "inputs" / "a.txt").read_text() == "a"
+    assert (stage / "data" / "renamed.txt").read_text() == "s"
+
+
+def test_copy_of_a_missing_source_is_bad_input(tmp_path: Path) -> None:
+    from jobspec import JobspecError
+
+    with pytest.raises(JobspecError, match=r"transform\[0\]\.source: no such file or directory"):
+        run(make_jobspec(tmp_path, steps_yaml("  - step: copy\n    source: missing.txt\n")), "local", reporter=quiet())
+
+
+def test_step_lines_in_the_seed_style(tmp_path: Path) -> None:
+    out = io.StringIO()
+    result = run(make_jobspec(tmp_path), "local", reporter=Reporter(stream=out, output=io.StringIO(), color=False))
+    lines = out.getvalue().splitlines()
+    assert lines == ["=> step write job.sh OK", f"=> step submit {result.job_ids[0]} OK"]
+
+
+def test_a_failing_step_stops_the_run_and_says_what_completed(tmp_path: Path) -> None:
+    text = HELLO.replace('echo "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"', "exit 3")
+    text = text.replace("    wait: true\n", "    wait: true\n  - step: write\n    filename: job.sh\n")
+    result = run(make_jobspec(tmp_path, text), "local", reporter=quiet())
+    assert not result.ok
+    assert [s.status for s in result.steps] == ["ok", "failed", "not run"]
+    assert "failed with exit code 3" in (result.steps[1].error or "")
+    assert result.job_ids and result.to_dict()["job_ids"] == result.job_ids
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    text = HELLO.replace("  transform:\n", f"  transform:\n  - step: set\n    key: stage\n    value: {stage}\n")
+    out = io.StringIO()
+    result = run(make_jobspec(tmp_path, text), "local", dry_run=True, reporter=Reporter(stream=out, color=False))
+    assert result.ok and not stage.exists() and result.job_ids == []
+    text = out.getvalue()
+    assert f"would write {stage}/job.sh (executable)" in text
+    assert '| echo "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"' in text
+    assert f"would start 2 tasks of `/bin/bash {stage}/job.sh`" in text
