@@ -202,3 +202,12 @@ def test_fast_validator_agrees_with_jsonschema(shared: Path) -> None:
             ours = list(schema_problems(doc))
             theirs = list(reference.iter_errors(doc))
             assert bool(ours) == bool(theirs), (doc, ours, theirs)
+
+
+def test_generated_schema_check_is_current() -> None:
+    """The ahead-of-time compiled check matches schema.json (else: scripts/generate-schema-check)."""
+    from jobspec.document import _schema_check
+    from jobspec.document.validate import _compiled, schema_crc32
+
+    assert schema_crc32() == _schema_check.SCHEMA_CRC32, "run scripts/generate-schema-check"
+    assert _compiled() is _schema_check.validate

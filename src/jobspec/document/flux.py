@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from jobspec.document.model import Jobspec
-from jobspec.document.problems import Path, Problem
+from jobspec.document.problems import DocPath, Problem
 from jobspec.document.validate import finish
 
 TOP_KEYS = ("resources", "tasks", "attributes", "version")
@@ -69,7 +69,7 @@ def _resources(resources: Any) -> Iterator[Problem]:
 _ALLOWED = {None: ("node", "slot"), "node": ("slot",), "slot": ("core", "gpu")}
 
 
-def _vertices(vertices: list[Any], path: Path, parent: str | None) -> Iterator[Problem]:
+def _vertices(vertices: list[Any], path: DocPath, parent: str | None) -> Iterator[Problem]:
     allowed = _ALLOWED.get(parent, ())
     kinds = []
     for i, vertex in enumerate(vertices):
@@ -139,7 +139,7 @@ def _tasks(tasks: Any, labels: list[str]) -> Iterator[Problem]:
     if len(tasks) != 1:
         yield Problem("tasks must hold exactly one task", path=("tasks",))
     for i, task in enumerate(tasks):
-        tpath: Path = ("tasks", i)
+        tpath: DocPath = ("tasks", i)
         if not isinstance(task, dict):
             yield Problem("task must be a mapping", path=tpath)
             continue
@@ -170,7 +170,7 @@ def _tasks(tasks: Any, labels: list[str]) -> Iterator[Problem]:
             yield Problem("attributes must be a mapping", path=(*tpath, "attributes"))
 
 
-def _task_count(count: Any, path: Path) -> Iterator[Problem]:
+def _task_count(count: Any, path: DocPath) -> Iterator[Problem]:
     if not isinstance(count, dict):
         yield Problem("count must be a mapping", path=path)
         return
@@ -188,7 +188,7 @@ def _task_count(count: Any, path: Path) -> Iterator[Problem]:
 
 
 def _attributes(attributes: Any) -> Iterator[Problem]:
-    path: Path = ("attributes",)
+    path: DocPath = ("attributes",)
     if not isinstance(attributes, dict):
         yield Problem("attributes must be a mapping", path=path)
         return
@@ -204,7 +204,7 @@ def _attributes(attributes: Any) -> Iterator[Problem]:
     if not isinstance(system, dict):
         yield Problem("attributes.system must be a mapping", path=(*path, "system"))
         return
-    spath: Path = (*path, "system")
+    spath: DocPath = (*path, "system")
     if "duration" not in system:
         yield Problem("attributes.system.duration is a required key", path=(*spath, "duration"))
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from jobspec.document.problems import Path, Problem
+from jobspec.document.problems import DocPath, Problem
 
 
 def add_positions(text: str | None, problems: Iterable[Problem]) -> None:
@@ -31,7 +31,7 @@ def add_positions(text: str | None, problems: Iterable[Problem]) -> None:
             problem.column = node.start_mark.column + 1
 
 
-def _find(node: Any, path: Path) -> Any:
+def _find(node: Any, path: DocPath) -> Any:
     """The deepest node on ``path`` (a missing key points at its parent)."""
     import yaml
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Path = tuple[str | int, ...]
+DocPath = tuple[str | int, ...]  # a place in the document: ("task", "transform", 2)
 
 
-def format_path(path: Path) -> str:
+def format_path(path: DocPath) -> str:
     """``("task", "transform", 2, "filename")`` -> ``task.transform[2].filename``."""
     out = ""
     for part in path:
@@ -31,7 +31,7 @@ class Problem:
     """One thing wrong with the input, with where it is."""
 
     message: str
-    path: Path = ()
+    path: DocPath = ()
     source: str | None = None
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based

@@ -10,25 +10,46 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from importlib import resources as package_files
+from pathlib import Path
 from typing import Any
 
 from jobspec.document.model import Jobspec
-from jobspec.document.problems import JobspecError, Path, Problem, did_you_mean, one_of
+from jobspec.document.problems import DocPath, JobspecError, Problem, did_you_mean, one_of
 
 MAX_COUNT = 1_000_000  # the schema's largest count; also the largest total task count
+
+
+SCHEMA_FILE = Path(__file__).with_name("schema.json")
+
+
+@lru_cache(maxsize=1)
+def schema_text() -> str:
+    return SCHEMA_FILE.read_text()
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """Our document's JSON Schema (Flux RFC 25 extended; see schema.json)."""
-    text = package_files.files("jobspec.document").joinpath("schema.json").read_text()
-    result: dict[str, Any] = json.loads(text)
+    result: dict[str, Any] = json.loads(schema_text())
     return result
+
+
+def schema_crc32() -> int:
+    """Enough to tell a stale generated check from a current one (not a security check)."""
+    import zlib
+
+    return zlib.crc32(schema_text().encode())
 
 
 @lru_cache(maxsize=1)
 def _compiled() -> Callable[[Any], Any]:
+    """The schema check: compiled ahead of time (scripts/generate-schema-check) when the
+    shipped module matches schema.json, else compiled now."""
+    from jobspec.document import _schema_check
+
+    if schema_crc32() == _schema_check.SCHEMA_CRC32:
+        check: Callable[[Any], Any] = _schema_check.validate
+        return check
     import fastjsonschema
 
     return fastjsonschema.compile(schema(), fast_fail=False, use_formats=False)
@@ -69,7 +90,7 @@ def schema_problems(data: Any) -> Iterator[Problem]:
         errors = [e]
     else:
         return
-    seen: set[Path] = set()  # one problem per place: the first rule it breaks says enough
+    seen: set[DocPath] = set()  # one problem per place: the first rule it breaks says enough
     for error in errors:
         for problem in _explain(data, error):
             if problem.path not in seen:
@@ -77,7 +98,7 @@ def schema_problems(data: Any) -> Iterator[Problem]:
                 yield problem
 
 
-def _real_path(data: Any, parts: list[str]) -> Path:
+def _real_path(data: Any, parts: list[str]) -> DocPath:
     """fastjsonschema's ['data', 'task', 'transform', '1'] -> ('task', 'transform', 1)."""
     out: list[str | int] = []
     node = data
@@ -207,7 +228,7 @@ def rule_problems(jobspec: Jobspec) -> Iterator[Problem]:
 
 
 def _graph_problems_and_labels(
-    vertices: list[dict[str, Any]], path: Path, parent: str | None, problems: list[Problem]
+    vertices: list[dict[str, Any]], path: DocPath, parent: str | None, problems: list[Problem]
 ) -> Iterator[str]:
     """Check the shape (node > slot > core/gpu, node optional) and yield slot labels."""
     allowed = {None: ("node", "slot"), "node": ("slot",), "slot": ("core", "gpu")}.get(parent, ())

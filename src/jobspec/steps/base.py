@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
-    from jobspec.document.problems import Path, Problem
+    from jobspec.document.problems import DocPath, Problem
     from jobspec.engine.run import StepContext
 
 
@@ -62,7 +62,7 @@ class StepBase:
         return f"<step {self.options.get('step', self.name)} #{self.index}>"
 
     @property
-    def path(self) -> Path:
+    def path(self) -> DocPath:
         """Where this step is in the document, for messages."""
         return (*self.jobspec.task_path, "transform", self.index)
 

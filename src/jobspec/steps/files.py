@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +76,8 @@ class CopyStep(StepBase):
         return f"would copy {self.source} to {ctx.describe_path(self.destination)}"
 
     def run(self, ctx: StepContext) -> StepOutput:
+        import shutil
+
         target = ctx.stage_path(self.destination)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
