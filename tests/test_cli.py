@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import HELLO, jobspec_cli, make_jobspec, project_examples, seed_examples
 
 

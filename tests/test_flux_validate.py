@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import jobspec_cli
+
 from jobspec import load
 from jobspec.document.flux import validate_flux
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import HELLO, make_jobspec
+
 from jobspec import JobspecError, load
 
 

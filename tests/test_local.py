@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import HELLO, jobspec_cli, make_jobspec
+
 from jobspec import run
 from jobspec.engine.run import Reporter
 from jobspec.transformers.local import jobs

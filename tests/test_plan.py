@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import HELLO, make_jobspec
+
 from jobspec import JobspecError, plan
 from jobspec.transformers.local.transformer import LocalTransformer
 

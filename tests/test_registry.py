@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import HELLO, jobspec_cli, make_jobspec
+
 from jobspec import JobspecError, get_transformer_registry
 from jobspec.transformers.registry import TransformerRegistry
 

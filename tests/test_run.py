@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import HELLO, make_jobspec
+
 from jobspec import run
 from jobspec.engine.run import Reporter
 from test_plan import steps_yaml

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import HELLO, make_jobspec, seed_examples
+
 from jobspec import JobspecError, load
 from jobspec.document.validate import schema, validate
 from jobspec.engine.plan import check

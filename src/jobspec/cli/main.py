@@ -72,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "wait":
             p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
 
+    enqueue = command("enqueue", "validate jobspecs and place them in a spool, atomically")
+    enqueue.add_argument("files", metavar="FILE", nargs="+")
+    enqueue.add_argument("--spool", required=True, metavar="DIR")
+    enqueue.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer")
+
+    receive = command("receive", "run the jobspecs of a spool as they arrive")
+    receive.add_argument("--spool", required=True, metavar="DIR")
+    receive.add_argument("-t", "--transformer", metavar="NAME", help="default: chosen as for run")
+    receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
+    receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
+
+    spool = command("spool", "look at a spool")
+    spool_sub = spool.add_subparsers(dest="spool_command", metavar="COMMAND", required=True)
+    spool_status = spool_sub.add_parser("status", help="counts per state, the oldest waiting, the latest failures")
+    spool_status.add_argument("spool", metavar="DIR")
+    spool_status.add_argument("--json", action="store_true")
+
     command("version", "print the version")
     return parser
 
@@ -92,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wait": cmd_jobs,
         "cancel": cmd_jobs,
         "version": cmd_version,
+        "enqueue": cmd_enqueue,
+        "receive": cmd_receive,
+        "spool": cmd_spool_status,
     }[args.command]
     try:
         return handler(args)
@@ -219,6 +239,59 @@ def cmd_transformers(args: argparse.Namespace) -> int:
         print(f"{row['name']}  [{row['origin']}]  {here} ({row['why']})")
         print(f"    {row['description']}")
         print(f"    steps: {', '.join(row['steps'])}")
+    return EXIT_OK
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    """Validate every file first: enqueue all of them, or none."""
+    from jobspec.document.problems import JobspecError, Problem
+    from jobspec.engine.plan import check
+    from jobspec.receiver.spool import Spool
+
+    problems: list[Problem] = []
+    texts = []
+    for file in args.files:
+        try:
+            with open(file, encoding="utf-8") as fh:
+                texts.append((file, fh.read()))
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(f"cannot read: {getattr(e, 'strerror', None) or e}", source=file))
+            continue
+        problems += check(file, args.transformer)
+    if problems:
+        raise JobspecError(problems)
+    spool = Spool(args.spool)
+    for file, text in texts:
+        print(f"{file}: enqueued as {spool.enqueue_text(text, file).name}")
+    return EXIT_OK
+
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    from jobspec.receiver.service import serve
+
+    if args.transformer:  # a wrong name is bad input, before anything starts
+        from jobspec.transformers.registry import get_transformer_registry
+
+        get_transformer_registry().get_plugin(args.transformer)
+    return serve(args.spool, args.transformer, args.workers, args.once)
+
+
+def cmd_spool_status(args: argparse.Namespace) -> int:
+    import json
+
+    from jobspec.receiver.spool import Spool
+
+    status = Spool(args.spool).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    counts = status["counts"]
+    print(f"{status['spool']}: " + ", ".join(f"{counts[s]} {s}" for s in ("incoming", "active", "done", "failed")))
+    oldest = status["oldest_waiting"]
+    if oldest:
+        print(f"oldest waiting: {oldest['name']} ({oldest['age_seconds']:g} s)")
+    for failure in status["latest_failures"]:
+        print(f"failed: {failure['file']}: {failure['reason']}")
     return EXIT_OK
 
 

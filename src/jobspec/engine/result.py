@@ -18,6 +18,7 @@ class StepRecord:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    resumed: bool = False  # done by an earlier attempt of the same run (see the journal)
 
 
 @dataclass
@@ -28,6 +29,12 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     error: str | None = None
     dry_run: bool = False
+    interrupted: bool = False  # stopped between steps on request; the rest never started
+
+    @property
+    def finished(self) -> bool:
+        """Every step ran, or one failed: the run has an outcome."""
+        return not self.interrupted
 
     @property
     def ok(self) -> bool:

@@ -6,18 +6,19 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.engine.result import RunResult, StepRecord
-from jobspec.steps.base import StepOutput
+from jobspec.steps.base import StepBase, StepOutput
 from jobspec.steps.errors import StepError
 from jobspec.steps.paths import outside_reason, resolve_in_stage
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
+    from jobspec.engine.journal import Journal
     from jobspec.engine.plan import Plan
     from jobspec.transformers.base import Transformer
 
@@ -54,11 +55,6 @@ class Reporter:
         print(f"{head}: {text}", file=self.stream, flush=True)
 
 
-class QuietReporter(Reporter):
-    def __init__(self) -> None:
-        super().__init__(stream=open(os.devnull, "w"), output=sys.stdout, color=False)  # noqa: SIM115
-
-
 @dataclass
 class RunState:
     """What the steps of one run share: the temporary stage, outputs of named steps."""
@@ -67,6 +63,7 @@ class RunState:
     temp_stage: Path | None = None
     outputs: dict[str, StepOutput] = field(default_factory=dict)
     secrets: dict[str, Any] = field(default_factory=dict)  # e.g. tokens from auth; never reported
+    journal: Journal | None = None
 
 
 @dataclass
@@ -78,10 +75,19 @@ class StepContext:
     settings: Mapping[str, Any]
     state: RunState
     reporter: Reporter
+    index: int = 0  # the step's place in the transform list
 
     @property
     def dry_run(self) -> bool:
         return self.state.dry_run
+
+    @property
+    def submit_key(self) -> str | None:
+        """A key unique to (run, step) for the transformer to record with the job it
+        submits, so a resumed run finds the job instead of submitting it again.
+        None outside journaled runs (the receiver's)."""
+        journal = self.state.journal
+        return journal.key(self.index) if journal is not None else None
 
     @property
     def stage(self) -> Path:
@@ -126,34 +132,43 @@ class StepContext:
         return self.reporter.output
 
 
-def execute(plan: Plan, reporter: Reporter | None = None, dry_run: bool = False) -> RunResult:
-    """Run (or, with ``dry_run``, describe) each planned step in order."""
+def execute(
+    plan: Plan,
+    reporter: Reporter | None = None,
+    dry_run: bool = False,
+    journal: Journal | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run (or, with ``dry_run``, describe) each planned step in order.
+
+    With a ``journal``, steps it records as done are not run again, and each step
+    that completes is recorded; ``should_stop`` is asked before each step (a
+    receiver shutting down lets the step under way finish, then stops).
+    """
     reporter = reporter or Reporter()
-    state = RunState(dry_run=dry_run)
+    state = RunState(dry_run=dry_run, journal=journal)
+    if journal is not None and not dry_run:
+        stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
+        state.temp_stage = Path(stage)
     result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
     result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
     for planned, record in zip(plan.steps, result.steps, strict=True):
-        ctx = StepContext(plan.jobspec, plan.transformer, planned.settings, state, reporter)
+        if should_stop is not None and should_stop():
+            result.interrupted = True
+            break
+        ctx = StepContext(plan.jobspec, plan.transformer, planned.settings, state, reporter, planned.index)
         step = planned.step
         if dry_run:
             record.status = "planned"
             record.summary = step.describe(ctx)
             reporter.step_planned(step.label, record.summary)
             continue
-        started = time.perf_counter()
-        output: StepOutput | str | None = None
-        try:
-            output = step.run(ctx)
-        except StepError as e:
-            record.error = str(e)
-            output = e.output
-        except OSError as e:
-            record.error = f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
-        except NotImplementedError as e:
-            record.error = str(e) or f"step {step.label} is not implemented by {plan.transformer.name}"
-        record.seconds = round(time.perf_counter() - started, 6)
-        if not isinstance(output, StepOutput):
-            output = StepOutput(str(output) if output is not None else "")
+        done = journal.completed.get(planned.index) if journal is not None else None
+        if done is not None:
+            output = StepOutput(done.get("summary", ""), done.get("job_id"), done.get("details") or {})
+            record.resumed = True
+        else:
+            output = _run_step(step, ctx, record)
         record.summary = output.summary
         record.job_id = output.job_id
         record.details = output.details
@@ -165,10 +180,52 @@ def execute(plan: Plan, reporter: Reporter | None = None, dry_run: bool = False)
         record.status = "ok"
         if step.get("name"):
             state.outputs[step.get("name")] = output
-        reporter.step_ok(step.label, output.summary)
-    stage = state.temp_stage or (plan.steps[-1].settings.get("stage") if plan.steps else None)
-    result.stage = str(stage) if stage is not None else None
+        if journal is not None and done is None:
+            journal.record(
+                planned.index,
+                {"step": step.label, "summary": output.summary, "job_id": output.job_id, "details": output.details},
+            )
+        reporter.step_ok(step.label, output.summary + (" (done before)" if done is not None else ""))
+    last_stage = state.temp_stage or (plan.steps[-1].settings.get("stage") if plan.steps else None)
+    result.stage = str(last_stage) if last_stage is not None else None
     return result
+
+
+def _run_step(step: StepBase, ctx: StepContext, record: StepRecord) -> StepOutput:
+    """Run one step; a failure lands in ``record.error``. Returns what it produced."""
+    started = time.perf_counter()
+    output: StepOutput | str | None = None
+    try:
+        output = _adopt_job(step, ctx) or step.run(ctx)
+    except StepError as e:
+        record.error = str(e)
+        output = e.output
+    except OSError as e:
+        record.error = f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
+    except NotImplementedError as e:
+        record.error = str(e) or f"step {step.label} is not implemented by {ctx.transformer.name}"
+    record.seconds = round(time.perf_counter() - started, 6)
+    if not isinstance(output, StepOutput):
+        output = StepOutput(str(output) if output is not None else "")
+    return output
+
+
+def _adopt_job(step: StepBase, ctx: StepContext) -> StepOutput | None:
+    """In a resumed run: the job this step submitted before the run was cut short, if the
+    scheduler has it (found by the step's key), waited for as the step asks."""
+    key = ctx.submit_key
+    if key is None or step.name not in ("submit", "batch"):
+        return None
+    job_id = ctx.transformer.find_job(key)
+    if job_id is None:
+        return None
+    output = StepOutput(job_id, job_id=job_id, details={"adopted": True})
+    if step.get("watch") or step.get("wait"):
+        status = ctx.transformer.wait(job_id)
+        output.details.update(state=status.state, exit_code=status.exit_code)
+        if status.state != "completed":
+            raise StepError(f"job {job_id} {status.state} (exit code {status.exit_code})", output)
+    return output
 
 
 def run(

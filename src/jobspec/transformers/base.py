@@ -101,6 +101,11 @@ class Transformer:
 
         return run(source, self, dry_run=dry_run, reporter=reporter)
 
+    def find_job(self, key: str) -> str | None:
+        """The id of the job submitted with ``key`` (see StepContext.submit_key), if the
+        system has it. Transformers that record keys with their jobs implement this."""
+        return None
+
     # The job life cycle, by job id, from any process.
     def status(self, job_id: str) -> JobStatus:
         raise NotImplementedError(f"{self.name} cannot look up jobs")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -46,7 +45,7 @@ def jobs_dir() -> Path:
 
 def new_job_id() -> str:
     """Sortable by submit time, unique across processes: local-<ms in hex>-<random>."""
-    return f"{ID_PREFIX}{int(time.time() * 1000):x}-{secrets.token_hex(3)}"
+    return f"{ID_PREFIX}{int(time.time() * 1000):x}-{os.urandom(3).hex()}"
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -128,35 +127,82 @@ def submit(spec: dict[str, Any], root: Path | None = None, job_id: str | None = 
 
     ``spec`` holds argv, cwd, env (added to this environment), ntasks, stdout,
     stderr, and optionally duration (seconds), after (a job id that must complete
-    first), name and key.
+    first), name and key. With a key, the key's index entry is written before the
+    job exists, so `find_by_key` never misses a job that could have run.
     """
     job = LocalJob(job_id or new_job_id(), root)
+    if spec.get("key"):
+        keys = job.dir.parent / "keys"
+        keys.mkdir(parents=True, exist_ok=True)
+        (keys / _key_file(spec["key"])).write_text(job.id)  # points at a job that may not exist yet
     job.dir.mkdir(parents=True)
     lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         write_json(job.dir / "job.json", {"id": job.id, "submitted": time.time(), **spec})
         job.write_state(state="pending")
-        # The supervisor starts with these signals blocked (a mask survives exec) and
-        # unblocks them once its handlers are in place: a cancel that arrives while
-        # it is still starting is recorded, not fatal.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
-        try:
-            with open(job.dir / "supervisor.log", "ab") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", _SUPERVISE, _package_root(), str(job.dir), str(lock_fd)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    start_new_session=True,  # outlives this process and its terminal
-                    pass_fds=(lock_fd,),
-                )
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        (job.dir / "pid").write_text(str(proc.pid))
+        _start_supervisor(job, lock_fd)
     finally:
         os.close(lock_fd)  # the supervisor keeps its copy, and with it the lock
     return job
+
+
+def _start_supervisor(job: LocalJob, lock_fd: int) -> None:
+    # The supervisor starts with these signals blocked (a mask survives exec) and
+    # unblocks them once its handlers are in place: a cancel that arrives while
+    # it is still starting is recorded, not fatal.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+    try:
+        with open(job.dir / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _SUPERVISE, _package_root(), str(job.dir), str(lock_fd)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,  # outlives this process and its terminal
+                pass_fds=(lock_fd,),
+            )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    (job.dir / "pid").write_text(str(proc.pid))
+
+
+def _key_file(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def find_by_key(key: str, root: Path | None = None) -> LocalJob | None:
+    """The job submitted with ``key``, started now if its submitter died before starting it."""
+    try:
+        job_id = ((root or jobs_dir()) / "keys" / _key_file(key)).read_text().strip()
+        job = LocalJob(job_id, root)
+    except (FileNotFoundError, KeyError):
+        return None
+    try:
+        if job.spec.get("key") != key:
+            return None
+    except (FileNotFoundError, ValueError):
+        return None  # the submitter died before recording it: it never existed
+    _start_if_orphaned(job)
+    return job
+
+
+def _start_if_orphaned(job: LocalJob) -> None:
+    """A job recorded but whose supervisor never started: start it now (once: the lock decides)."""
+    if job.read_state().get("state") != "pending" or (job.dir / "pid").exists():
+        return
+    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # someone is starting it
+        if job.read_state().get("state") == "pending" and not (job.dir / "pid").exists():
+            _start_supervisor(job, lock_fd)
+    finally:
+        os.close(lock_fd)
 
 
 # Finds this very copy of the package without touching the environment the tasks inherit.

@@ -55,6 +55,7 @@ class LocalJobStep(JobStep):
             "ntasks": self.tasks(),
             "duration": self.jobspec.duration,
             "after": self.after_job(ctx),
+            "key": ctx.submit_key,
         }
 
     def allocation_env(self) -> dict[str, str]:
@@ -204,6 +205,10 @@ class LocalTransformer(Transformer):
         details = {k: state[k] for k in ("started", "ended", "task_exit_codes") if k in state}
         details.update(stdout=spec.get("stdout"), stderr=spec.get("stderr"), name=spec.get("name"))
         return JobStatus(job.id, state["state"], state.get("exit_code"), self.name, state.get("reason"), details)
+
+    def find_job(self, key: str) -> str | None:
+        job = jobs.find_by_key(key)
+        return job.id if job is not None else None
 
     def status(self, job_id: str) -> JobStatus:
         job = self._job(job_id)

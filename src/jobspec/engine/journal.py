@@ -1,0 +1,61 @@
+"""A run's journal: the steps it completed, on disk, so a run cut short resumes
+without doing any job step twice.
+
+One JSON object per line, appended and flushed to disk as each step completes:
+first the staging directory (created before any step runs, so a resumed run
+uses the same one), then one line per completed step. A torn last line (the
+process killed mid-write) is ignored. Submissions carry a key unique to (run,
+step) that the transformer records with the job in the scheduler itself; on
+resume, a job step missing from the journal is first looked up by that key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    def __init__(self, path: Path, key_prefix: str) -> None:
+        self.path = path
+        self.key_prefix = key_prefix  # unique to the run; a step's key is "<prefix>.<index>"
+        self.stage: str | None = None
+        self.completed: dict[int, dict[str, Any]] = {}
+        self._read()
+
+    def _read(self) -> None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill
+            if "stage" in entry:
+                self.stage = entry["stage"]
+            elif "index" in entry:
+                self.completed[int(entry["index"])] = entry
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def set_stage(self, stage: str) -> str:
+        self._append({"stage": stage})
+        self.stage = stage
+        return stage
+
+    def record(self, index: int, entry: dict[str, Any]) -> None:
+        entry = {"index": index, **entry}
+        self._append(entry)
+        self.completed[index] = entry
+
+    def key(self, index: int) -> str:
+        return f"{self.key_prefix}.{index}"

@@ -1,0 +1,176 @@
+"""The spool directory: where jobspecs wait, run, and end. Mail and print spools work alike.
+
+Layout (any program may enqueue by following the first two lines)::
+
+    tmp/       write a jobspec here first ...
+    incoming/  ... then rename it in: a reader never sees half a file. Names sort in
+               arrival order: jobspec's own are <ns since epoch>-<pid>-<random>-<name>.yaml
+    active/    claimed by a receiver, which holds an flock on the file while it works
+    journal/   <id>.jsonl: the steps a jobspec completed, so a restart repeats none
+    done/      <file> and <id>.result.json: every step completed
+    failed/    <file> and <id>.result.json: a bad jobspec or a failed step, with the reason
+
+A claim is an flock taken on the file in incoming/ followed by its rename into
+active/: the rename decides between receivers, and the lock tells a live claim
+from one whose receiver died (its file is then resumed from its journal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATES = ("incoming", "active", "done", "failed")
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Claim:
+    """A jobspec this process is working on: its file in active/ and the lock on it."""
+
+    spool: Spool
+    name: str
+    fd: int
+
+    @property
+    def id(self) -> str:
+        return Path(self.name).stem
+
+    @property
+    def path(self) -> Path:
+        return self.spool.dir("active") / self.name
+
+    @property
+    def journal_path(self) -> Path:
+        return self.spool.dir("journal") / f"{self.id}.jsonl"
+
+    def finish(self, state: str, result: dict[str, Any]) -> None:
+        """Record the result, then move the jobspec into done/ or failed/ (the commit point)."""
+        target = self.spool.dir(state)
+        write_atomically(target / f"{self.id}.result.json", json.dumps(result, indent=2, default=str).encode())
+        os.rename(self.path, target / self.name)
+        self.journal_path.unlink(missing_ok=True)
+        self.release()
+
+    def give_back(self) -> None:
+        """Return the jobspec to incoming/ (shutting down): the next receiver resumes it."""
+        os.rename(self.path, self.spool.dir("incoming") / self.name)
+        self.release()
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Spool:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def dir(self, name: str) -> Path:
+        return self.root / name
+
+    def create(self, names: tuple[str, ...] = ("tmp", "journal", *STATES)) -> None:
+        for name in names:
+            self.dir(name).mkdir(parents=True, exist_ok=True)
+
+    def enqueue_text(self, text: str, name: str = "jobspec.yaml") -> Path:
+        """Place a jobspec in incoming/, atomically; return its path there."""
+        self.create(("tmp", "incoming"))
+        stem, suffix = os.path.splitext(os.path.basename(name))
+        suffix = suffix if suffix in SUFFIXES else ".yaml"
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:64] or "jobspec"
+        entry = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}-{safe}{suffix}"
+        tmp = self.dir("tmp") / entry
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        target = self.dir("incoming") / entry
+        os.rename(tmp, target)
+        return target
+
+    def waiting(self) -> list[str]:
+        """Names in incoming/, oldest first."""
+        return sorted(n for n in os.listdir(self.dir("incoming")) if not n.startswith("."))
+
+    def claim(self, name: str) -> Claim | None:
+        """Claim incoming/``name``; None if another receiver has it or it vanished."""
+        source = self.dir("incoming") / name
+        fd = _open_locked(source)
+        if fd is None:
+            return None
+        try:
+            os.rename(source, self.dir("active") / name)
+        except FileNotFoundError:  # another receiver renamed it first
+            os.close(fd)
+            return None
+        return Claim(self, name, fd)
+
+    def orphans(self) -> list[Claim]:
+        """Claims in active/ whose receiver died: locked now by this process, to resume."""
+        found = []
+        for name in sorted(os.listdir(self.dir("active"))):
+            path = self.dir("active") / name
+            fd = _open_locked(path)
+            if fd is not None:
+                found.append(Claim(self, name, fd))
+        return found
+
+    def status(self, failures: int = 5) -> dict[str, Any]:
+        counts = {}
+        for state in STATES:
+            try:
+                names = os.listdir(self.dir(state))
+                counts[state] = len([n for n in names if n.endswith(SUFFIXES) and not n.endswith(".result.json")])
+            except FileNotFoundError:
+                counts[state] = 0
+        oldest = None
+        waiting = self.waiting() if self.dir("incoming").is_dir() else []
+        if waiting:
+            path = self.dir("incoming") / waiting[0]
+            with contextlib.suppress(FileNotFoundError):
+                oldest = {"name": waiting[0], "age_seconds": round(time.time() - path.stat().st_mtime, 1)}
+        latest = []
+        if self.dir("failed").is_dir():
+            results = sorted(self.dir("failed").glob("*.result.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for path in results[:failures]:
+                try:
+                    data = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                latest.append({"id": data.get("id"), "file": data.get("file"), "reason": data.get("reason")})
+        return {"spool": str(self.root), "counts": counts, "oldest_waiting": oldest, "latest_failures": latest}
+
+
+def _open_locked(path: Path) -> int | None:
+    """An fd holding an exclusive lock on the file at ``path``, if it is free and still there."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the lock is on the file, wherever it is now: make sure it is still at `path`
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            raise FileNotFoundError(path)
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        return None
+    return fd
