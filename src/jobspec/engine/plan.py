@@ -53,12 +53,13 @@ def plan(
     from jobspec.document.load import load
     from jobspec.document.validate import finish
 
+    from jobspec.transformers.base import Transformer
+
     jobspec = load(source)
-    if not hasattr(transformer, "steps"):
+    if not isinstance(transformer, Transformer):
         from jobspec.transformers.registry import get_transformer_registry
 
         transformer = get_transformer_registry().choose(transformer)[0]()
-    assert transformer is not None and not isinstance(transformer, str)
     steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
     problems += transformer.check_plan(jobspec, steps)
     finish(jobspec, problems, raise_error=True)

@@ -117,7 +117,10 @@ class TransformerRegistry:
         for candidate in AUTO_ORDER:
             if candidate not in self._entries:
                 continue
-            cls = self.get_plugin(candidate)
+            try:
+                cls = self.get_plugin(candidate)
+            except JobspecError:
+                continue  # a broken optional transformer must not stop the fallback to local
             ok, why = cls.available()
             if ok:
                 return cls, why
