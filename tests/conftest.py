@@ -20,6 +20,9 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     path = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("JOBSPEC_STATE_DIR", str(path))
     monkeypatch.delenv("JOBSPEC_TRANSFORMER", raising=False)
+    # CI exports SLURM_CONF for the Slurm tests: elsewhere, the automatic choice must be local
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    monkeypatch.delenv("FLUX_URI", raising=False)
     return path
 
 

@@ -144,17 +144,27 @@ def _read(file: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
+    from jobspec.transformers.base import TransformerUnavailable
     from jobspec.transformers.registry import get_transformer_registry
 
     cls, why = get_transformer_registry().choose(args.transformer)
     stream = sys.stderr if args.json else sys.stdout
     reporter = Reporter(stream=stream, output=stream)
     the_plan = plan(_read(args.file), cls())
+    if not args.dry_run:
+        try:
+            the_plan.transformer.ensure_ready()
+        except TransformerUnavailable as e:
+            print(f"jobspec: {e}; nothing was started", file=sys.stderr)
+            return EXIT_FAILED
     reporter.note(
         f"jobspec: transformer {cls.name} ({why})" + (", dry run: nothing is changed" if args.dry_run else "")
     )
     try:
         result = execute(the_plan, reporter, dry_run=args.dry_run)
+    except TransformerUnavailable as e:
+        print(f"jobspec: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
         return 130

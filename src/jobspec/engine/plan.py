@@ -52,7 +52,6 @@ def plan(
     """
     from jobspec.document.load import load
     from jobspec.document.validate import finish
-
     from jobspec.transformers.base import Transformer
 
     jobspec = load(source)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jobspec.transformers.base import Transformer
 
 NEW_STAGE = "<new temporary directory>"
+JOB_STEPS = ("submit", "batch")  # the steps that start jobs: never done twice in a journaled run
 
 
 class Reporter:
@@ -146,6 +147,8 @@ def execute(
     receiver shutting down lets the step under way finish, then stops).
     """
     reporter = reporter or Reporter()
+    if not dry_run:
+        plan.transformer.ensure_ready()  # before anything is written
     state = RunState(dry_run=dry_run, journal=journal)
     if journal is not None and not dry_run:
         stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
@@ -163,7 +166,9 @@ def execute(
             record.summary = step.describe(ctx)
             reporter.step_planned(step.label, record.summary)
             continue
-        done = journal.completed.get(planned.index) if journal is not None else None
+        # Only job steps are taken from the journal: the others are cheap and idempotent
+        # and are run again, so what they keep in memory (a token, an archive) is there.
+        done = journal.completed.get(planned.index) if journal is not None and step.name in JOB_STEPS else None
         if done is not None:
             output = StepOutput(done.get("summary", ""), done.get("job_id"), done.get("details") or {})
             record.resumed = True
@@ -180,7 +185,7 @@ def execute(
         record.status = "ok"
         if step.get("name"):
             state.outputs[step.get("name")] = output
-        if journal is not None and done is None:
+        if journal is not None and done is None and step.name in JOB_STEPS:
             journal.record(
                 planned.index,
                 {"step": step.label, "summary": output.summary, "job_id": output.job_id, "details": output.details},
@@ -214,7 +219,7 @@ def _adopt_job(step: StepBase, ctx: StepContext) -> StepOutput | None:
     """In a resumed run: the job this step submitted before the run was cut short, if the
     scheduler has it (found by the step's key), waited for as the step asks."""
     key = ctx.submit_key
-    if key is None or step.name not in ("submit", "batch"):
+    if key is None or step.name not in JOB_STEPS:
         return None
     job_id = ctx.transformer.find_job(key)
     if job_id is None:

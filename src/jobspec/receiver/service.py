@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from jobspec.document.problems import JobspecError
 from jobspec.engine.run import Reporter
 from jobspec.receiver.spool import Claim, Spool
+from jobspec.transformers.base import Transformer, TransformerUnavailable
 
 log = logging.getLogger("jobspec.receiver")
 
@@ -82,6 +83,15 @@ class Receiver:
         self._queue: deque[str] = deque()
         self._queue_lock = threading.Lock()
         self._recovered_at = 0.0
+        self._transformer: Transformer | None = None
+
+    def transformer(self) -> Transformer:
+        """One instance for the whole receiver (its readiness is checked once)."""
+        if self._transformer is None:
+            from jobspec.transformers.registry import get_transformer_registry
+
+            self._transformer = get_transformer_registry().choose(self.transformer_name)[0]()
+        return self._transformer
 
     # -- finding work -------------------------------------------------------------
     def _claims(self, once: bool) -> Iterator[Claim]:
@@ -129,19 +139,22 @@ class Receiver:
         from jobspec.engine.journal import Journal
         from jobspec.engine.plan import plan
         from jobspec.engine.run import execute
-        from jobspec.transformers.registry import get_transformer_registry
 
         started = time.time()
         result: dict[str, Any] = {"id": claim.id, "file": claim.name, "started": started}
         try:
-            cls = get_transformer_registry().choose(self.transformer_name)[0]
             jobspec = load(claim.path, check=False)
             jobspec.source = claim.name  # where the user will look for it: done/ or failed/
-            the_plan = plan(jobspec, cls())
+            the_plan = plan(jobspec, self.transformer())
             stream = _LogStream(claim.id)
             reporter = Reporter(stream=stream, output=stream, color=False)  # type: ignore[arg-type]
             journal = Journal(claim.journal_path, key_prefix=claim.id)
             run = execute(the_plan, reporter, journal=journal, should_stop=self.stopping.is_set)
+        except TransformerUnavailable as e:  # not the jobspec's fault: leave it waiting
+            log.error("%s: %s", claim.id, e)
+            self.counts.add("errors")
+            self._give_back(claim)
+            return
         except JobspecError as e:
             result.update(state="failed", reason=str(e), problems=[p.to_dict() for p in e.problems])
         except OSError as e:

@@ -48,6 +48,10 @@ class JobLookupError(Exception):
     """No job with that id is known (exit code 2 on the command line)."""
 
 
+class TransformerUnavailable(Exception):
+    """The chosen system cannot be reached from here; nothing was started (exit code 1)."""
+
+
 class Transformer:
     """Maps the steps of a jobspec onto one system. Subclass, name it, register steps."""
 
@@ -79,6 +83,16 @@ class Transformer:
     def available(cls) -> tuple[bool, str]:
         """Whether this transformer can run jobs here, and why (or why not). Cheap."""
         return True, "always"
+
+    def ensure_ready(self) -> None:
+        """Before a real run's first step: raise TransformerUnavailable, saying why and
+        what to do, if this system cannot be used from here. Checked once per instance."""
+        if getattr(self, "_ready", False):
+            return
+        ok, why = self.available()
+        if not ok:
+            raise TransformerUnavailable(f"transformer {self.name} cannot run here: {why}")
+        self._ready = True
 
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:

@@ -133,7 +133,10 @@ class Supervisor:
     def wait_all(self, duration: float | None) -> None:
         deadline = time.monotonic() + duration if duration else None
         killed_at = None
-        while any(p.poll() is None for p in self.procs):
+        while True:
+            live = next((p for p in self.procs if p.poll() is None), None)
+            if live is None:
+                return
             now = time.monotonic()
             if deadline is not None and now >= deadline and self.stop_reason is None:
                 self.stop_reason = f"time limit of {duration:g} s reached"
@@ -143,8 +146,7 @@ class Supervisor:
             if killed_at is not None and now - killed_at > GRACE:
                 self.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                # sleeping in wait() on the first live task keeps polling cheap
-                next(p for p in self.procs if p.poll() is None).wait(timeout=0.05)
+                live.wait(timeout=0.05)  # sleeping in wait() on a live task keeps polling cheap
 
 
 def _exit_code(returncode: int) -> int:
