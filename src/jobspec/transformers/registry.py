@@ -23,6 +23,7 @@ MODULE_PREFIX = "jobspec_"
 # name -> "module:Class"; a module path keeps start-up free of imports not needed
 BUILTIN: dict[str, str] = {
     "local": "jobspec.transformers.local.transformer:LocalTransformer",
+    "slurm": "jobspec.transformers.slurm.transformer:SlurmTransformer",
 }
 
 # With no -t and no JOBSPEC_TRANSFORMER, the first of these that can run here.

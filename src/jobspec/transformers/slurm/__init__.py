@@ -1,0 +1,5 @@
+"""The Slurm transformer: jobs through Slurm's command line (sbatch, srun, scontrol, scancel).
+
+`commands` decides (argv, script text, parsing of what Slurm prints) and runs nothing;
+`transformer` is the thin layer that calls the commands.
+"""
