@@ -24,6 +24,7 @@ MODULE_PREFIX = "jobspec_"
 BUILTIN: dict[str, str] = {
     "local": "jobspec.transformers.local.transformer:LocalTransformer",
     "slurm": "jobspec.transformers.slurm.transformer:SlurmTransformer",
+    "flux": "jobspec.transformers.flux.transformer:FluxTransformer",
 }
 
 # With no -t and no JOBSPEC_TRANSFORMER, the first of these that can run here.

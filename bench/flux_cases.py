@@ -1,0 +1,148 @@
+"""The Flux transformer beside the flux commands a user would type (issue 4).
+
+    python bench/flux_cases.py            # inside a Flux instance, or starts flux start --test-size=4
+
+- `jobspec run` of the seed's hello-world example beside one `flux submit` of the
+  same job (target: faster; and at most half the time of jobspec 0.0.12, timed too
+  when JOBSPEC_SEED_BIN names a folder holding that version's `jobspec` command);
+- a jobspec with five submit steps beside five `flux submit` commands;
+- 500 jobspecs through the library (FluxTransformer.run_many, one Python process)
+  beside 500 `flux submit` commands (target: at least 400 jobs/s submitted).
+
+Without a flux command on PATH it prints why and does nothing: flux-core cannot be
+installed on the machines this project is developed on.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from timing import BIN, ROOT, rate_row, side_by_side, time_command
+
+SEED_HELLO = ROOT.parent / "shared" / "seed" / "examples" / "hello-world-jobspec.yaml"
+
+SMALL = """\
+version: 1
+resources:
+- type: slot
+  label: default
+  count: 1
+  with:
+  - type: core
+    count: 1
+task:
+  slot: default
+  count: {per_slot: 1}
+  transform:
+  - {step: write, filename: job.sh}
+SUBMITS  scripts:
+  - name: job.sh
+    content: "#!/bin/sh\\ntrue\\n"
+"""
+
+
+def small(submits: int) -> str:
+    return SMALL.replace("SUBMITS", "  - {step: submit, filename: job.sh}\n" * submits)
+
+
+def by_hand(path: Path, stage: str) -> list[list[str]]:
+    """The `flux submit` command of each job step of ``path``, as a user would type it."""
+    from jobspec import load
+    from jobspec.steps.jobs import script_command
+    from jobspec.transformers.flux import commands
+    from jobspec.transformers.flux.jobspec_v1 import submit_job
+
+    js = load(path)
+    argvs = []
+    for step in js.transform:
+        if step["step"] == "submit":
+            name = step["filename"]
+            command = script_command(f"{stage}/{name}", js.scripts[name]["content"])
+            argvs.append(commands.submit_argv(submit_job(js, command, stage=stage, filename=name)))
+    return argvs
+
+
+def main() -> None:
+    flux = shutil.which("flux")
+    if flux is None:
+        print("bench/flux_cases.py: skipped: no flux command on PATH (flux-core is not installable here)")
+        return
+    if not os.environ.get("FLUX_URI"):
+        print("bench/flux_cases.py: not inside a Flux instance; starting flux start --test-size=4", flush=True)
+        os.execvp(flux, [flux, "start", "--test-size=4", sys.executable, str(Path(__file__).resolve())])
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = dict(os.environ)
+        stage = tmp / "stage"
+        stage.mkdir()
+        for name in ("job.sh",):
+            (stage / name).write_text("#!/bin/bash\necho hello world from $(hostname)\n")
+        jobspec = [str(BIN / "jobspec"), "run", "-t", "flux"]
+        quiet = {"env": env}
+
+        # 1. the seed's hello world
+        (hand,) = by_hand(SEED_HELLO, str(stage))
+        side_by_side(
+            "jobspec run hello-world-jobspec.yaml",
+            lambda: time_command([*jobspec, str(SEED_HELLO)], **quiet),
+            lambda: time_command(hand, **quiet),
+            "flux submit (same job)",
+        )
+        seed_bin = os.environ.get("JOBSPEC_SEED_BIN")
+        if seed_bin:
+            side_by_side(
+                "jobspec run hello-world-jobspec.yaml",
+                lambda: time_command([*jobspec, str(SEED_HELLO)], **quiet),
+                lambda: time_command([str(Path(seed_bin) / "jobspec"), "run", str(SEED_HELLO)], **quiet),
+                "jobspec 0.0.12 run",
+            )
+        else:
+            print("(set JOBSPEC_SEED_BIN to the bin folder of jobspec 0.0.12 to time it beside this one)")
+
+        # 2. five submit steps beside five flux submit commands
+        five = tmp / "five.yaml"
+        five.write_text(small(5))
+        hands = by_hand(five, str(stage))
+        side_by_side(
+            "jobspec run (five submit steps)",
+            lambda: time_command([*jobspec, str(five)], **quiet),
+            lambda: sum(time_command(argv, **quiet) for argv in hands),
+            "5 x flux submit",
+            repeat=10,
+        )
+
+        # 3. 500 jobspecs from one Python process beside 500 flux submit commands
+        from jobspec.transformers.flux.transformer import FluxTransformer
+
+        paths = []
+        for i in range(500):
+            path = tmp / f"many-{i}.yaml"
+            path.write_text(small(1))
+            paths.append(path)
+        flux_transformer = FluxTransformer()
+        flux_transformer.run_many(paths[:20])  # warm up: imports, connections
+        started = time.perf_counter()
+        results = flux_transformer.run_many(paths)
+        library = len(paths) / (time.perf_counter() - started)
+        failed = [r.error for r in results if not r.ok]
+        if failed:
+            print(f"bench/flux_cases.py: {len(failed)} of 500 failed, e.g. {failed[0]}")
+        (one,) = by_hand(paths[0], str(stage))
+        started = time.perf_counter()
+        for _ in range(500):
+            subprocess.run(one, check=True, stdout=subprocess.DEVNULL, env=env)
+        commands = 500 / (time.perf_counter() - started)
+        rate_row("500 jobspecs, FluxTransformer.run_many", library, "500 x flux submit", commands)
+        print(f"(by hand: {shlex.join(one)[:120]}...)")
+        subprocess.run([flux, "cancel", "--all", "--quiet"], env=env, check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""The thin layer that talks to Flux: the Python bindings, or the ``flux`` command.
+
+Both clients have the same small interface (submit a jobspec, status, wait, watch,
+cancel, this broker's rank and the instance size) and give the same answers: both
+submit the very jobspec JSON `jobspec_v1` builds (the command client through
+``flux job submit`` on standard input), and both read a job's state from its
+eventlog through `outcome`. `connect` picks one: the bindings when ``import flux``
+works (flux-core's module, which needs libflux-core), else the command.
+
+Job ids come back in ``ƒ`` form; to the ``flux`` command they go in decimal, which
+every locale reads. Commands run as argv lists, never through a shell.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import importlib.util
+import json
+import os
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from jobspec.transformers.base import JobStatus
+from jobspec.transformers.flux import commands, jobids, outcome
+from jobspec.transformers.flux.jobspec_v1 import USER_KEY
+
+if TYPE_CHECKING:
+    import subprocess
+
+INTERFACES = ("auto", "bindings", "command")
+# Where a system instance's broker listens when FLUX_URI is not set (flux-core's
+# default local URI, by the usual runstatedir).
+SYSTEM_SOCKETS = ("/run/flux/local", "/var/run/flux/local")
+
+
+class FluxError(RuntimeError):
+    """Flux said no, or could not be reached; the message is Flux's own where it gave one."""
+
+
+class JobNotFound(FluxError):
+    """No job with that id in this Flux instance."""
+
+
+def instance_uri() -> str | None:
+    """The Flux instance this process would talk to: FLUX_URI, else a system
+    instance's socket. Cheap: nothing is contacted."""
+    uri = os.environ.get("FLUX_URI")
+    if uri:
+        return uri
+    for path in SYSTEM_SOCKETS:
+        if os.path.exists(path):
+            return f"local://{path}"
+    return None
+
+
+def bindings_present() -> bool:
+    """Whether flux-core's Python bindings look installed (found, not imported: cheap)."""
+    try:
+        return importlib.util.find_spec("flux") is not None and importlib.util.find_spec("_flux") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def command_path() -> str | None:
+    return shutil.which("flux")
+
+
+def _message(done: subprocess.CompletedProcess[str]) -> str:
+    text = (done.stderr or "").strip() or (done.stdout or "").strip()
+    return text or f"{done.args[0]} exited with {done.returncode}"
+
+
+class Client:
+    """What both clients share: the flux command, for staging and for what the
+    bindings do not cover."""
+
+    name = "client"
+
+    def __init__(self, flux_command: str | None) -> None:
+        self.flux_command = flux_command
+
+    def run_flux(
+        self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a ``flux ...`` argv (from `commands`) with the flux command found on PATH."""
+        import subprocess
+
+        if self.flux_command is None:
+            raise FluxError(f"the flux command is needed for `{' '.join(argv[:3])}` and is not on PATH")
+        full = [self.flux_command, *argv[1:]] if argv and argv[0] == commands.FLUX else list(argv)
+        try:
+            return subprocess.run(
+                full,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except OSError as e:
+            raise FluxError(f"cannot run {full[0]}: {e.strerror or e}") from None
+
+    def submit(self, jobspec: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        raise NotImplementedError
+
+    def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
+        raise NotImplementedError
+
+    def cancel(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    def rank_size(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def jobspec_of(self, job_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def recent_jobs(self, count: int = 200) -> list[str]:
+        done = self.run_flux(commands.recent_jobs(count))
+        if done.returncode != 0:
+            raise FluxError(_message(done))
+        return [jobids.encode(int(line)) for line in done.stdout.split() if line.isdigit()]
+
+    def find_job(self, key: str, count: int = 200) -> str | None:
+        """The job submitted with ``key`` (attributes.user.jobspec.submit_key) among this
+        user's recent jobs, newest first; None when there is none. Only a resumed run asks."""
+        for job_id in self.recent_jobs(count):
+            try:
+                spec = self.jobspec_of(job_id)
+            except FluxError:
+                continue
+            user = (spec.get("attributes") or {}).get("user") or {}
+            mark = user.get(USER_KEY) if isinstance(user, dict) else None
+            if isinstance(mark, dict) and mark.get("submit_key") == key:
+                return job_id
+        return None
+
+
+class CommandClient(Client):
+    """Flux through the ``flux`` command: one process per call."""
+
+    name = "command"
+
+    def _check(self, done: subprocess.CompletedProcess[str], job_id: str | None = None) -> None:
+        if done.returncode == 0:
+            return
+        message = _message(done)
+        if job_id is not None and ("not found" in message or "No such job" in message):
+            raise JobNotFound(f"no Flux job {job_id} in this instance ({message})")
+        raise FluxError(message)
+
+    def submit(self, jobspec: Mapping[str, Any]) -> str:
+        done = self.run_flux(commands.job_submit(), input=json.dumps(jobspec, ensure_ascii=False))
+        self._check(done)
+        lines = done.stdout.strip().splitlines()
+        if not lines:
+            raise FluxError("flux job submit printed no job id")
+        return jobids.normalise(lines[-1])
+
+    def status(self, job_id: str) -> JobStatus:
+        done = self.run_flux(commands.eventlog(str(jobids.decode(job_id))))
+        self._check(done, job_id)
+        return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        done = self.run_flux(commands.wait_event(str(jobids.decode(job_id)), "clean", timeout))
+        if done.returncode != 0 and "timeout" not in _message(done):
+            self._check(done, job_id)
+        return self.status(job_id)
+
+    def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
+        import subprocess
+
+        argv = commands.attach(str(jobids.decode(job_id)))
+        if self.flux_command is None:
+            raise FluxError("the flux command is not on PATH")
+        env = {**os.environ, "FLUX_ATTACH_NONINTERACTIVE": "1"}
+        try:
+            proc = subprocess.Popen(
+                [self.flux_command, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except OSError as e:
+            raise FluxError(f"cannot run {self.flux_command}: {e.strerror or e}") from None
+        assert proc.stdout is not None and proc.stderr is not None
+        lock = threading.Lock()
+        pumps = [
+            threading.Thread(target=_pump, args=(proc.stdout, out, lock), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, err, lock), daemon=True),
+        ]
+        for pump in pumps:
+            pump.start()
+        proc.wait()
+        for pump in pumps:
+            pump.join()
+        return self.wait(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        done = self.run_flux(commands.cancel(str(jobids.decode(job_id))))
+        if done.returncode != 0 and not self.status(job_id).done:
+            self._check(done, job_id)
+
+    def jobspec_of(self, job_id: str) -> dict[str, Any]:
+        done = self.run_flux(commands.job_info(str(jobids.decode(job_id))))
+        self._check(done, job_id)
+        spec = json.loads(done.stdout)
+        return spec if isinstance(spec, dict) else {}
+
+    def rank_size(self) -> tuple[int, int]:
+        values = []
+        for name in ("rank", "size"):
+            done = self.run_flux(commands.getattr_(name))
+            self._check(done)
+            values.append(int(done.stdout.strip()))
+        return values[0], values[1]
+
+
+def _pump(source: IO[bytes], sink: TextIO, lock: threading.Lock) -> None:
+    """Copy a child's output to ``sink`` as it comes, decoded as UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    while True:
+        data = os.read(source.fileno(), 65536)
+        text = decoder.decode(data, final=not data)
+        if text:
+            with lock:
+                sink.write(text)
+                sink.flush()
+        if not data:
+            break
+
+
+class BindingsClient(Client):
+    """Flux through flux-core's Python bindings: one connection per thread, no processes."""
+
+    name = "bindings"
+
+    def __init__(self, flux_command: str | None) -> None:
+        super().__init__(flux_command)
+        import flux
+
+        if not hasattr(flux, "Flux"):
+            raise ImportError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
+        self._flux = flux
+        self._local = threading.local()
+
+    @property
+    def handle(self) -> Any:
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            try:
+                handle = self._flux.Flux()
+            except OSError as e:
+                raise FluxError(e.strerror or str(e)) from None
+            self._local.handle = handle
+        return handle
+
+    def submit(self, jobspec: Mapping[str, Any]) -> str:
+        data = json.dumps(jobspec, ensure_ascii=False).encode("utf-8")
+        try:
+            return jobids.encode(self._submit(data))
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+
+    def _submit(self, data: bytes) -> int:
+        """flux_job_submit(3) as ``flux job submit`` calls it, through the bindings'
+        own C library: no ``flux.job`` import (and its start-up cost) on this path."""
+        try:
+            core = importlib.import_module("_flux._core")
+            ffi, lib = core.ffi, core.lib
+            submit, get_id = lib.flux_job_submit, lib.flux_job_submit_get_id
+            error_string, destroy = lib.flux_future_error_string, lib.flux_future_destroy
+        except (ImportError, AttributeError):
+            import flux.job
+
+            return int(flux.job.submit(self.handle, data))
+        future = submit(self.handle.handle, data, 16, 0)  # urgency 16: Flux's default
+        if future == ffi.NULL:
+            raise FluxError(os.strerror(ffi.errno))
+        try:
+            job_id = ffi.new("flux_jobid_t[1]")
+            if get_id(future, job_id) < 0:
+                code = ffi.errno
+                text = error_string(future)
+                raise FluxError(ffi.string(text).decode("utf-8", "replace") if text != ffi.NULL else os.strerror(code))
+            return int(job_id[0])
+        finally:
+            destroy(future)
+
+    def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
+        try:
+            reply = self.handle.rpc("job-info.lookup", {"id": jobids.decode(job_id), "keys": ["eventlog"], "flags": 0})
+            payload = reply.get()
+        except FileNotFoundError:
+            raise JobNotFound(f"no Flux job {job_id} in this instance") from None
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+        return outcome.parse_eventlog(str(payload.get("eventlog", "")))
+
+    def status(self, job_id: str) -> JobStatus:
+        return outcome.status_from_events(jobids.normalise(job_id), self._eventlog(job_id))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        import flux.job
+
+        try:
+            future = flux.job.result_async(self.handle, jobids.decode(job_id))
+            if timeout is not None:
+                try:
+                    future.wait_for(max(timeout, 0.0))
+                except TimeoutError:
+                    return self.status(job_id)
+            result = future.get_dict()
+        except FileNotFoundError:
+            raise JobNotFound(f"no Flux job {job_id} in this instance") from None
+        except OSError as e:
+            if e.errno == errno.ETIMEDOUT:
+                return self.status(job_id)
+            raise FluxError(e.strerror or str(e)) from None
+        return outcome.status_from_result(jobids.normalise(job_id), result)
+
+    def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
+        try:
+            from flux.job.output import output_watch_lines
+        except ImportError:  # older flux-core: let `flux job attach` stream it
+            if self.flux_command is not None:
+                return CommandClient(self.flux_command).watch(job_id, out, err)
+            return self.wait(job_id)
+        try:
+            for stream, line in output_watch_lines(self.handle, jobids.decode(job_id), keepends=True):
+                sink = out if stream == "stdout" else err
+                sink.write(line)
+                sink.flush()
+        except OSError:
+            pass  # the job never started (an exception): its result says why
+        return self.wait(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        import flux.job
+
+        try:
+            flux.job.cancel(self.handle, jobids.decode(job_id), "cancelled with jobspec cancel")
+        except FileNotFoundError:
+            raise JobNotFound(f"no Flux job {job_id} in this instance") from None
+        except OSError as e:
+            if not self.status(job_id).done:
+                raise FluxError(e.strerror or str(e)) from None
+
+    def jobspec_of(self, job_id: str) -> dict[str, Any]:
+        try:
+            reply = self.handle.rpc("job-info.lookup", {"id": jobids.decode(job_id), "keys": ["jobspec"], "flags": 0})
+            spec = reply.get().get("jobspec")
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+        if isinstance(spec, str):
+            spec = json.loads(spec)
+        return spec if isinstance(spec, dict) else {}
+
+    def rank_size(self) -> tuple[int, int]:
+        handle = self.handle
+        return int(handle.get_rank()), int(handle.attr_get("size"))
+
+
+_clients: dict[str, Client] = {}
+_clients_lock = threading.Lock()
+
+
+def connect(interface: str = "auto") -> Client:
+    """The client for ``interface`` (auto, bindings or command), made once per process."""
+    if interface not in INTERFACES:
+        raise FluxError(f"flux.interface is one of {', '.join(INTERFACES)}, not '{interface}'")
+    with _clients_lock:
+        client = _clients.get(interface)
+        if client is None:
+            client = _make(interface)
+            _clients[interface] = client
+        return client
+
+
+def _make(interface: str) -> Client:
+    flux_command = command_path()
+    if interface in ("auto", "bindings"):
+        try:
+            return BindingsClient(flux_command)
+        except ImportError as e:
+            if interface == "bindings":
+                raise FluxError(
+                    f"flux.interface is bindings, but flux-core's Python bindings do not import: {e}"
+                ) from None
+    if flux_command is not None:
+        return CommandClient(flux_command)
+    if interface == "command":
+        raise FluxError("flux.interface is command, but there is no flux command on PATH")
+    raise FluxError("neither flux-core's Python bindings nor the flux command are here")

@@ -1,0 +1,313 @@
+"""The Flux jobspec (RFC 25, version 1) of a submit or batch step. Pure: no Flux needed.
+
+One `FluxJob` holds everything Flux is told about a job; the jobspec JSON
+(`to_jobspec`) and the ``flux submit`` / ``flux batch`` command lines of the same
+job (`commands`) are both made from it, so they cannot drift apart.
+
+How our jobspec becomes a Flux jobspec:
+
+- resources: the graph as the user wrote it (node > slot > core/gpu, or slot >
+  core/gpu), copied. V1 cannot carry an ``id`` on a vertex, per-task attributes,
+  or more than one core and one gpu vertex in a slot: `v1_problems` refuses those
+  at plan time rather than dropping them. ``exclusive`` stays where the user put
+  it (Flux's own ``flux submit -N -x`` writes it on the node).
+- tasks: one task, in the user's slot. ``count.total`` is kept; ``count.per_slot: 1``
+  is kept; ``per_slot: k > 1`` becomes ``total: k x slots``, the same number of
+  tasks on the same slots, since V1 (and RFC 25's schema) allows only
+  ``per_slot: 1`` and Flux spreads a total over the slots evenly. A batch job's task
+  is the nested broker, one per slot as ``flux batch`` writes it (the shell's
+  ``per-resource`` option then starts one broker per node).
+- command: the step's script run by its ``#!`` line (or task.command), wrapped in a
+  one-line ``/bin/sh`` that exports JOBSPEC_TASK_RANK, JOBSPEC_TASK_COUNT and
+  JOBSPEC_JOB_ID from FLUX_TASK_RANK, FLUX_JOB_SIZE and FLUX_JOB_ID, as the local
+  and Slurm transformers give them. A batch job runs
+  ``flux broker {{tmpdir}}/script`` with the script in RFC 37 ``files``, as
+  ``flux batch`` does.
+- attributes.system: ``duration`` (0, unlimited, when unset: V1 requires the key),
+  ``cwd`` (the jobspec's, else the staging directory), ``environment`` (the
+  submitting process's, as ``flux submit`` passes it, then the jobspec's, then
+  JOBSPEC_STAGE), ``job.name``, output files in the staging directory
+  (``flux-{{id.dec}}.out`` / ``.err``: the job id in decimal) unless the step watches the job (then the output
+  stays in the KVS and is streamed), ``dependencies`` (RFC 26 ``afterok``) for
+  ``after:``. Other ``attributes.system`` keys the user wrote (``queue``, ``bank``,
+  ``constraints``, ``shell.options``...) and ``attributes.user`` pass through; a
+  resumable run's submit key goes in ``attributes.user.jobspec.submit_key``.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jobspec.document.problems import DocPath, Problem
+
+if TYPE_CHECKING:
+    from jobspec.document.model import Jobspec
+    from jobspec.document.resources import ResourceCounts
+
+# Per task: the rank and count every transformer gives, then the task's own command.
+TASK_SHELL = (
+    'export JOBSPEC_TASK_RANK="$FLUX_TASK_RANK" JOBSPEC_TASK_COUNT="$FLUX_JOB_SIZE" '
+    'JOBSPEC_JOB_ID="$FLUX_JOB_ID"; exec "$@"'
+)
+TASK_WRAPPER = ("/bin/sh", "-c", TASK_SHELL, "jobspec-task")
+
+# What `flux batch` writes (flux-core JobspecV1.from_nest_command / from_batch_command).
+BATCH_COMMAND = ("flux", "broker", "{{tmpdir}}/script")
+BATCH_SHELL_OPTIONS: Mapping[str, Any] = {
+    "per-resource": {"type": "node"},  # one broker per node, whatever the slot count
+    "mpi": "none",
+    "exit-timeout": "none",
+    "pmi": "simple",
+}
+SCRIPT_MODE = stat.S_IFREG | 0o700  # 33216, as flux batch records the script
+# Flux's mustache tag for the job id in decimal: the F58 form's first character is
+# "ƒ" or "f" depending on the job shell's locale, the decimal form is the same everywhere.
+OUTPUT_NAME = "flux-{{id.dec}}"
+USER_KEY = "jobspec"  # attributes.user.jobspec.submit_key: how a resumed run finds its job
+
+# attributes.system keys this module writes itself; the user's others pass through
+_OWN_SYSTEM_KEYS = ("duration", "cwd", "environment")
+
+
+@dataclass
+class FluxJob:
+    """Everything Flux is told about one job, decided once."""
+
+    kind: str  # "submit" or "batch"
+    command: list[str]  # what each task runs (batch: the nested broker)
+    resources: list[dict[str, Any]]
+    slot: str
+    count: dict[str, int]
+    counts: ResourceCounts
+    duration: float
+    cwd: str
+    environment: dict[str, str]  # set on top of the submitting process's environment
+    name: str
+    stdout: str | None = None  # a file (may hold {{id}}); None: the KVS, streamed by watch
+    stderr: str | None = None
+    after: str | None = None  # the job id this one waits for (afterok)
+    script: str | None = None  # batch: the script text (starts with #!)
+    wrapped: bool = False  # batch: the script had no #! line, so /bin/sh was put first
+    script_path: str | None = None  # batch: the script's file in the staging directory
+    system: dict[str, Any] = field(default_factory=dict)  # the user's other attributes.system keys
+    user: dict[str, Any] | None = None  # attributes.user
+    key: str | None = None  # a resumable run's submit key, kept in attributes.user.jobspec
+
+
+def task_count(jobspec: Jobspec) -> dict[str, int]:
+    """The V1 task count: ``total`` as written, ``per_slot: 1``, or ``per_slot: k`` as ``total``."""
+    count = jobspec.task.get("count") or {"per_slot": 1}
+    if "total" in count:
+        return {"total": int(count["total"])}
+    if int(count.get("per_slot", 1)) == 1:
+        return {"per_slot": 1}
+    return {"total": jobspec.counts.tasks}
+
+
+def job_name(jobspec: Jobspec, filename: str | None) -> str:
+    """The user's ``attributes.system.job.name``, else the script's file name (as
+    ``flux submit job.sh`` and ``flux batch job.sh`` name a job), else the jobspec's name."""
+    job = jobspec.system.get("job")
+    if isinstance(job, dict) and job.get("name"):
+        return str(job["name"])
+    if filename:
+        return posixpath.basename(filename)
+    return jobspec.name
+
+
+def output_files(stage: str, watch: bool) -> tuple[str | None, str | None]:
+    """Where the job's output goes: files in the staging directory, or (watch) the KVS."""
+    if watch:
+        return None, None
+    return posixpath.join(stage, f"{OUTPUT_NAME}.out"), posixpath.join(stage, f"{OUTPUT_NAME}.err")
+
+
+def batch_script(content: str) -> str:
+    """The script as flux batch takes it: with a ``#!`` line (``/bin/sh`` when it has
+    none, as jobspec runs such scripts everywhere and ``flux batch --wrap`` does)."""
+    return content if content.startswith("#!") else f"#!/bin/sh\n{content}"
+
+
+def submit_job(
+    jobspec: Jobspec,
+    command: list[str],
+    *,
+    stage: str,
+    filename: str | None = None,
+    watch: bool = False,
+    after: str | None = None,
+    key: str | None = None,
+) -> FluxJob:
+    """The Flux job of a submit step: ``command`` (the script or task.command) as the task."""
+    stdout, stderr = output_files(stage, watch)
+    return FluxJob(
+        kind="submit",
+        command=[*TASK_WRAPPER, *command],
+        resources=copy.deepcopy(jobspec.resources),
+        slot=str(jobspec.task["slot"]),
+        count=task_count(jobspec),
+        counts=jobspec.counts,
+        duration=float(jobspec.duration or 0),
+        cwd=jobspec.cwd or stage,
+        environment={**jobspec.environment, "JOBSPEC_STAGE": stage},
+        name=job_name(jobspec, filename),
+        stdout=stdout,
+        stderr=stderr,
+        after=after,
+        system=_passthrough(jobspec),
+        user=_user(jobspec),
+        key=key,
+    )
+
+
+def batch_job(
+    jobspec: Jobspec,
+    script: str,
+    *,
+    stage: str,
+    filename: str,
+    watch: bool = False,
+    after: str | None = None,
+    key: str | None = None,
+) -> FluxJob:
+    """The Flux job of a batch step: the script as the initial program of a nested
+    instance that holds the whole allocation."""
+    counts = jobspec.counts
+    stdout, stderr = output_files(stage, watch)
+    allocation = {
+        "JOBSPEC_NODES": str(counts.nodes or 1),
+        "JOBSPEC_TASKS": str(counts.tasks),
+        "JOBSPEC_CORES_PER_TASK": str(counts.cores_per_task),
+    }
+    return FluxJob(
+        kind="batch",
+        command=list(BATCH_COMMAND),
+        resources=copy.deepcopy(jobspec.resources),
+        slot=str(jobspec.task["slot"]),
+        count={"per_slot": 1},
+        counts=counts,
+        duration=float(jobspec.duration or 0),
+        cwd=jobspec.cwd or stage,
+        environment={**jobspec.environment, "JOBSPEC_STAGE": stage, **allocation},
+        name=job_name(jobspec, filename),
+        stdout=stdout,
+        stderr=stderr,
+        after=after,
+        script=batch_script(script),
+        wrapped=not script.startswith("#!"),
+        script_path=posixpath.join(stage, filename),
+        system=_passthrough(jobspec),
+        user=_user(jobspec),
+        key=key,
+    )
+
+
+def _passthrough(jobspec: Jobspec) -> dict[str, Any]:
+    return {k: copy.deepcopy(v) for k, v in jobspec.system.items() if k not in _OWN_SYSTEM_KEYS}
+
+
+def _user(jobspec: Jobspec) -> dict[str, Any] | None:
+    user = (jobspec.data.get("attributes") or {}).get("user")
+    return copy.deepcopy(user) if isinstance(user, dict) else None
+
+
+def to_jobspec(job: FluxJob, base_environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Flux jobspec (version 1) of ``job``, as submitted.
+
+    ``base_environment`` is the submitting process's environment (``flux submit``
+    passes it whole); the job's own variables are set on top of it.
+    """
+    system: dict[str, Any] = copy.deepcopy(job.system)
+    system["duration"] = job.duration
+    system["cwd"] = job.cwd
+    system["environment"] = {**(base_environment or {}), **job.environment}
+    job_attrs = system.get("job")
+    system["job"] = {**(job_attrs if isinstance(job_attrs, dict) else {}), "name": job.name}
+    options = _tree(system, "shell", "options")
+    if job.stdout is not None:
+        _tree(options, "output")["stdout"] = {"type": "file", "path": job.stdout}
+    if job.stderr is not None:
+        _tree(options, "output")["stderr"] = {"type": "file", "path": job.stderr}
+    if job.kind == "batch":
+        for key, value in BATCH_SHELL_OPTIONS.items():
+            options.setdefault(key, copy.deepcopy(value))
+        files = _tree(system, "files")
+        files["script"] = {"mode": SCRIPT_MODE, "data": job.script or "", "encoding": "utf-8"}
+    if not options:
+        del system["shell"]["options"]
+        if not system["shell"]:
+            del system["shell"]
+    if job.after is not None:
+        dependencies = list(system.get("dependencies") or [])
+        dependencies.append(dependency(job.after))
+        system["dependencies"] = dependencies
+    attributes: dict[str, Any] = {"system": system}
+    if job.user is not None or job.key is not None:
+        user = copy.deepcopy(job.user) if job.user is not None else {}
+        if job.key is not None:
+            _tree(user, USER_KEY)["submit_key"] = job.key
+        attributes["user"] = user
+    return {
+        "resources": copy.deepcopy(job.resources),
+        "tasks": [{"command": list(job.command), "slot": job.slot, "count": dict(job.count)}],
+        "attributes": attributes,
+        "version": 1,
+    }
+
+
+def dependency(job_id: str) -> dict[str, str]:
+    """An RFC 26 ``afterok`` dependency: only ``scheme`` and ``value``, as the RFC text
+    requires for the ``after*`` schemes and as ``flux submit --dependency`` writes it."""
+    return {"scheme": "afterok", "value": job_id}
+
+
+def _tree(parent: dict[str, Any], *keys: str) -> dict[str, Any]:
+    node = parent
+    for key in keys:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    return node
+
+
+def v1_problems(jobspec: Jobspec) -> list[Problem]:
+    """What in this jobspec a Flux version 1 jobspec cannot carry (checked at plan time,
+    so nothing is dropped silently). The core already holds the graph to V1's shapes."""
+    problems = list(_vertex_problems(jobspec.resources, ("resources",)))
+    task_attributes = jobspec.task.get("attributes")
+    if task_attributes:
+        problems.append(
+            Problem(
+                "Flux jobspec version 1 has no per-task attributes (RFC 25): "
+                "put the environment in attributes.system.environment",
+                path=(*jobspec.task_path, "attributes"),
+            )
+        )
+    return problems
+
+
+def _vertex_problems(vertices: list[Any], path: DocPath) -> Iterator[Problem]:
+    for i, vertex in enumerate(vertices):
+        if not isinstance(vertex, dict):
+            continue
+        vpath = (*path, i)
+        if "id" in vertex:
+            yield Problem(
+                "Flux jobspec version 1 takes no id on a resource vertex (RFC 25): remove it", path=(*vpath, "id")
+            )
+        children = vertex.get("with") or []
+        if vertex.get("type") == "slot":
+            kinds = [c.get("type") for c in children if isinstance(c, dict)]
+            if len(kinds) > 2 or len(set(kinds)) != len(kinds):
+                yield Problem(
+                    "in Flux jobspec version 1 a slot holds one core vertex and at most one gpu vertex (RFC 25)",
+                    path=(*vpath, "with"),
+                )
+        yield from _vertex_problems(children, (*vpath, "with"))

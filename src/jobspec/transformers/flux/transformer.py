@@ -1,0 +1,366 @@
+"""The Flux transformer: the default inside a Flux instance.
+
+``submit`` builds the job's own Flux jobspec (`jobspec_v1`: the resource graph as
+written, the script in the staging directory as the task, cwd, duration,
+environment, a name, ``afterok`` for ``after:``) and submits it; ``watch: true``
+streams its output and ends with its exit code, ``wait: true`` waits. ``batch``
+submits the script the way ``flux batch`` does. ``stage`` (with ``sharedfs:
+false``) copies the staging directory to every other broker rank with
+``flux archive``. ``auth`` is empty: inside an instance there is nothing to log in to.
+
+Flux is reached through flux-core's Python bindings when they import, else
+through the ``flux`` command (setting ``flux.interface``); both submit the same
+jobspec. Outside a Flux instance the plan is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from jobspec.document.problems import Problem
+from jobspec.engine.settings import Setting
+from jobspec.steps import (
+    BatchStep,
+    CopyStep,
+    EmptyStep,
+    SetStep,
+    StageStep,
+    StepError,
+    StepOutput,
+    SubmitStep,
+    UnsetStep,
+    WriterStep,
+)
+from jobspec.steps.jobs import JobStep
+from jobspec.transformers.base import JobLookupError, JobStatus, Transformer, TransformerUnavailable
+from jobspec.transformers.flux import commands, jobids
+from jobspec.transformers.flux.client import (
+    INTERFACES,
+    Client,
+    FluxError,
+    JobNotFound,
+    bindings_present,
+    command_path,
+    connect,
+    instance_uri,
+)
+from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job, to_jobspec, v1_problems
+
+if TYPE_CHECKING:
+    from jobspec.document.model import Jobspec
+    from jobspec.engine.plan import PlannedStep
+    from jobspec.engine.result import RunResult
+    from jobspec.engine.run import Reporter, StepContext
+
+INTERFACE = Setting(
+    "flux.interface",
+    "str",
+    "auto",
+    "how to reach Flux: bindings (flux-core's Python module), command (the flux command), "
+    "or auto: the bindings when they import, else the command",
+)
+
+NOT_IN_INSTANCE = (
+    "not inside a Flux instance (FLUX_URI is not set): start one with `flux start --test-size=4` "
+    "and run jobspec in it, or choose another transformer with -t"
+)
+
+
+def _client(settings: Mapping[str, Any]) -> Client:
+    try:
+        return connect(str(settings.get("flux.interface") or "auto"))
+    except FluxError as e:
+        raise StepError(str(e)) from None
+
+
+def _error_stream(out: TextIO) -> TextIO:
+    return sys.stderr if out is sys.stdout else out
+
+
+def _failure(status: JobStatus) -> str:
+    reason = f" ({status.reason})" if status.reason else ""
+    if status.state == "failed" and status.exit_code is not None:
+        return f"job {status.job_id} failed with exit code {status.exit_code}{reason}"
+    return f"job {status.job_id} {status.state}{reason}"
+
+
+class FluxJobStep(JobStep):
+    """submit and batch as Flux jobs."""
+
+    def flux_job(self, ctx: StepContext) -> FluxJob:
+        raise NotImplementedError
+
+    def describe(self, ctx: StepContext) -> str:
+        job = self.flux_job(ctx)
+        spec = to_jobspec(job)
+        interface = ctx.settings.get("flux.interface") or "auto"
+        hand = shlex.join(commands.by_hand(job))
+        same = "the same job" if commands.same_job(job) else "the closest flux command (not quite the same job)"
+        then = ""
+        if self.get("watch"):
+            then = ", then stream its output until it ends"
+        elif self.get("wait"):
+            then = ", then wait for it to end"
+        body = "".join(f"    | {line}\n" for line in json.dumps(spec, indent=2, ensure_ascii=False).splitlines())
+        return (
+            f"would submit this Flux jobspec (flux.interface {interface}; the environment of this process "
+            f"is added to the one shown, as flux submit does){then}:\n{body}"
+            f"    {same} by hand: {hand}"
+        )
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        job = self.flux_job(ctx)
+        client = _client(ctx.settings)
+        try:
+            job_id = client.submit(to_jobspec(job, os.environ))
+        except FluxError as e:
+            raise StepError(f"Flux refused the job: {e}") from None
+        details: dict[str, Any] = {"interface": client.name, "name": job.name, "tasks": job.counts.tasks}
+        decimal = str(jobids.decode(job_id))
+        if job.stdout is not None:
+            details["stdout"] = job.stdout.replace("{{id.dec}}", decimal)
+        if job.stderr is not None:
+            details["stderr"] = job.stderr.replace("{{id.dec}}", decimal)
+        output = StepOutput(job_id, job_id=job_id, details=details)
+        if not self.waits:
+            return output
+        try:
+            if self.get("watch"):
+                status = client.watch(job_id, ctx.output, _error_stream(ctx.output))
+            else:
+                status = client.wait(job_id)
+        except FluxError as e:
+            raise StepError(f"job {job_id}: {e}", output) from None
+        output.details.update(state=status.state, exit_code=status.exit_code, result=status.details.get("result"))
+        if status.state != "completed":
+            raise StepError(_failure(status), output)
+        return output
+
+
+class FluxSubmit(FluxJobStep, SubmitStep):
+    def flux_job(self, ctx: StepContext) -> FluxJob:
+        return submit_job(
+            self.jobspec,
+            self.command(ctx),
+            stage=str(ctx.stage),
+            filename=self.get("filename"),
+            watch=bool(self.get("watch")),
+            after=self.after_job(ctx),
+            key=ctx.submit_key,
+        )
+
+
+class FluxBatch(FluxJobStep, BatchStep):
+    def flux_job(self, ctx: StepContext) -> FluxJob:
+        filename = str(self.options["filename"])
+        ctx.stage_path(filename)  # refuses a name that leads out of the stage
+        return batch_job(
+            self.jobspec,
+            self.scripts[filename]["content"],
+            stage=str(ctx.stage),
+            filename=filename,
+            watch=bool(self.get("watch")),
+            after=self.after_job(ctx),
+            key=ctx.submit_key,
+        )
+
+
+class FluxStage(StageStep):
+    """Copy the staging directory to every broker rank that does not see it already."""
+
+    def describe(self, ctx: StepContext) -> str:
+        if ctx.settings.get("sharedfs", True):
+            return "nothing to do: sharedfs is true"
+        stage = str(ctx.stage)
+        name = "jobspec-<id>"
+        marker = f".jobspec-stage-{name}"
+        steps = [
+            commands.archive_create(name, stage, ["<each entry of the stage>"]),
+            commands.archive_extract_elsewhere(name, stage, marker, 0),
+            commands.archive_remove(name),
+        ]
+        return f"would copy {stage} to every other Flux broker rank that does not already see it:\n" + "\n".join(
+            f"    $ {shlex.join(argv)}" for argv in steps
+        )
+
+    def stage(self, ctx: StepContext) -> StepOutput:
+        stage = ctx.stage
+        entries = sorted(os.listdir(stage))
+        if not entries:
+            return StepOutput("nothing to stage: the staging directory is empty")
+        client = _client(ctx.settings)
+        try:
+            rank, size = client.rank_size()
+        except FluxError as e:
+            raise StepError(f"cannot ask Flux for this broker's rank: {e}") from None
+        if size <= 1:
+            return StepOutput("one broker: nothing to copy", details={"ranks": size})
+        name = f"jobspec-{os.urandom(6).hex()}"
+        marker = stage / f".jobspec-stage-{name}"
+        marker.touch()
+        tool = "archive"
+        try:
+            done = client.run_flux(commands.archive_create(name, str(stage), entries))
+            if done.returncode != 0 and "is not a flux command" in (done.stderr or ""):
+                tool = "filemap"  # flux-core before flux archive: the older name
+                done = client.run_flux(commands.filemap_map(name, str(stage), entries))
+            if done.returncode != 0:
+                raise StepError(f"cannot archive {stage} with flux {tool}: {(done.stderr or done.stdout).strip()}")
+            try:
+                if tool == "archive":
+                    extract = commands.archive_extract_elsewhere(name, str(stage), marker.name, rank)
+                else:
+                    extract = commands.filemap_get_elsewhere(name, str(stage), marker.name, rank)
+                done = client.run_flux(extract)
+                if done.returncode != 0:
+                    raise StepError(
+                        f"cannot extract {stage} on the other ranks: {(done.stderr or done.stdout).strip()}"
+                    )
+            finally:
+                client.run_flux(commands.archive_remove(name) if tool == "archive" else commands.filemap_unmap(name))
+        finally:
+            marker.unlink(missing_ok=True)
+        return StepOutput(
+            f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} on {size} ranks",
+            details={"archive": name, "tool": tool, "ranks": size, "from_rank": rank, "entries": entries},
+        )
+
+
+class FluxTransformer(Transformer):
+    name = "flux"
+    description = (
+        "runs the task as Flux jobs in the enclosing Flux instance (flux-core's Python bindings, else the flux command)"
+    )
+    settings = {"flux.interface": INTERFACE}
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        uri = instance_uri()
+        if uri is None:
+            return False, "not inside a Flux instance (FLUX_URI is not set)"
+        ways = [w for w, ok in (("Python bindings", bindings_present()), ("flux command", command_path())) if ok]
+        if not ways:
+            return (
+                False,
+                f"FLUX_URI is set ({uri}), but neither flux-core's Python bindings nor the flux command is here",
+            )
+        return True, f"inside a Flux instance ({uri}), through the {' or '.join(ways)}"
+
+    @classmethod
+    def owns_job_id(cls, job_id: str) -> bool:
+        """F58 ids (``ƒ2oLkTLb``, or ``f2oLkTLb`` as Flux prints them in an ASCII locale).
+        Plain numbers are left alone: Slurm's ids are numbers too."""
+        return jobids.is_f58(job_id)
+
+    def ensure_ready(self) -> None:
+        """Outside a Flux instance, say so and how to start one, before anything is written."""
+        if instance_uri() is None:
+            raise TransformerUnavailable(f"transformer flux cannot run here: {NOT_IN_INSTANCE}")
+        super().ensure_ready()
+
+    def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
+        """What the document asks that Flux V1 cannot carry; independent of this machine,
+        so validate and --dry-run work anywhere."""
+        problems: list[Problem] = []
+        for planned in steps:
+            step = planned.step
+            if step.name == "set" and step.get("key") == "flux.interface" and step.get("value") not in INTERFACES:
+                problems.append(
+                    Problem(
+                        f"flux.interface is one of {', '.join(INTERFACES)}, not {step.get('value')!r}",
+                        path=(*step.path, "value"),
+                    )
+                )
+        problems += v1_problems(jobspec)
+        return problems
+
+    # ---------------------------------------------------------------- job life cycle
+
+    def _connect(self) -> Client:
+        return connect(str(self.options.get("interface") or "auto"))
+
+    def _lookup(self, job_id: str) -> str:
+        try:
+            return jobids.normalise(job_id)
+        except ValueError as e:
+            raise JobLookupError(str(e)) from None
+
+    def status(self, job_id: str) -> JobStatus:
+        job_id = self._lookup(job_id)
+        try:
+            return self._connect().status(job_id)
+        except JobNotFound as e:
+            raise JobLookupError(str(e)) from None
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        job_id = self._lookup(job_id)
+        try:
+            return self._connect().wait(job_id, timeout)
+        except JobNotFound as e:
+            raise JobLookupError(str(e)) from None
+
+    def cancel(self, job_id: str) -> JobStatus:
+        job_id = self._lookup(job_id)
+        client = self._connect()
+        try:
+            client.cancel(job_id)
+            return client.wait(job_id, timeout=10)
+        except JobNotFound as e:
+            raise JobLookupError(str(e)) from None
+
+    def find_job(self, key: str) -> str | None:
+        try:
+            return self._connect().find_job(key)
+        except FluxError:
+            return None
+
+    # ---------------------------------------------------------------- many at once
+
+    def run_many(
+        self,
+        sources: Iterable[Jobspec | str | os.PathLike[str] | dict[str, Any]],
+        *,
+        workers: int = 32,
+        reporter: Reporter | None = None,
+    ) -> list[RunResult]:
+        """Run many jobspecs from one process, ``workers`` at a time (each worker thread
+        has its own connection to Flux), and return their results in order.
+
+        Flux takes submissions in batches, so a job's id comes back a few
+        milliseconds after it is asked for; one jobspec after another waits for each
+        id in turn, while many in flight share those milliseconds. A jobspec with bad
+        input gives a result whose error names the problems instead of raising.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from jobspec.document.problems import JobspecError
+        from jobspec.engine.result import RunResult
+        from jobspec.engine.run import Reporter, run
+
+        def one(source: Any) -> RunResult:
+            quiet = reporter or Reporter(stream=_Discard(), output=_Discard(), color=False)
+            try:
+                return run(source, self, reporter=quiet)
+            except JobspecError as e:
+                return RunResult(self.name, str(source), error=str(e))
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="jobspec-flux") as pool:
+            return list(pool.map(one, sources))
+
+
+class _Discard(io.StringIO):
+    """A text sink that keeps nothing (run_many's default reporter)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+for _step in (WriterStep, CopyStep, SetStep, UnsetStep, FluxSubmit, FluxBatch, FluxStage):
+    FluxTransformer.register_step(_step)
+FluxTransformer.register_step(EmptyStep, name="auth")  # inside an instance there is nothing to log in to
