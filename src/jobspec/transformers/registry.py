@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "local": "jobspec.transformers.local.transformer:LocalTransformer",
     "slurm": "jobspec.transformers.slurm.transformer:SlurmTransformer",
     "flux": "jobspec.transformers.flux.transformer:FluxTransformer",
+    "kubernetes": "jobspec.transformers.kubernetes.transformer:KubernetesTransformer",
 }
 
 # With no -t and no JOBSPEC_TRANSFORMER, the first of these that can run here.
