@@ -127,9 +127,9 @@ def main() -> None:
             path.write_text(small(1))
             paths.append(path)
         flux_transformer = FluxTransformer()
-        flux_transformer.run_many(paths[:20])  # warm up: imports, connections
+        flux_transformer.run_many(paths[:20], workers=32)  # warm up: imports, connections
         started = time.perf_counter()
-        results = flux_transformer.run_many(paths)
+        results = flux_transformer.run_many(paths, workers=32)
         library = len(paths) / (time.perf_counter() - started)
         failed = [r.error for r in results if not r.ok]
         if failed:

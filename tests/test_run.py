@@ -84,3 +84,14 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert f"would write {stage}/job.sh (executable)" in text
     assert '| echo "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"' in text
     assert f"would start 2 tasks of `/bin/bash {stage}/job.sh`" in text
+
+
+def test_run_many_returns_results_in_order_and_bad_input_as_results(tmp_path: Path) -> None:
+    from jobspec.transformers.local.transformer import LocalTransformer
+
+    good = make_jobspec(tmp_path, HELLO, "good.yaml")
+    bad = make_jobspec(tmp_path, HELLO.replace("step: submit", "step: sumbit"), "bad.yaml")
+    results = LocalTransformer().run_many([good, bad, good], workers=2)
+    assert [r.ok for r in results] == [True, False, True]
+    assert "unknown step 'sumbit'" in (results[1].error or "")
+    assert len({r.job_ids[0] for r in (results[0], results[2])}) == 2

@@ -7,8 +7,9 @@ The seed's plugin API holds: ``MyTransformer.register_step(StepClass)`` and
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -120,6 +121,33 @@ class Transformer:
         system has it. Transformers that record keys with their jobs implement this."""
         return None
 
+    def run_many(
+        self,
+        sources: Iterable[Jobspec | str | os.PathLike[str] | dict[str, Any]],
+        *,
+        workers: int = 8,
+        reporter: Reporter | None = None,
+    ) -> list[RunResult]:
+        """Run many jobspecs from one process, ``workers`` at a time, and return their
+        results in order. Schedulers that batch submissions (Flux) answer many requests
+        in flight faster than one after another. Bad input gives a result whose error
+        names the problems, instead of raising."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from jobspec.document.problems import JobspecError
+        from jobspec.engine.result import RunResult
+        from jobspec.engine.run import Reporter, run
+
+        def one(source: Jobspec | str | os.PathLike[str] | dict[str, Any]) -> RunResult:
+            quiet = reporter or Reporter(stream=_Discard(), output=_Discard(), color=False)
+            try:
+                return run(source, self, reporter=quiet)
+            except JobspecError as e:
+                return RunResult(self.name, str(source), error=str(e))
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"jobspec-{self.name}") as pool:
+            return list(pool.map(one, sources))
+
     # The job life cycle, by job id, from any process.
     def status(self, job_id: str) -> JobStatus:
         raise NotImplementedError(f"{self.name} cannot look up jobs")
@@ -129,3 +157,10 @@ class Transformer:
 
     def cancel(self, job_id: str) -> JobStatus:
         raise NotImplementedError(f"{self.name} cannot cancel jobs")
+
+
+class _Discard(io.StringIO):
+    """A text sink that keeps nothing (run_many's default reporter)."""
+
+    def write(self, text: str) -> int:
+        return len(text)

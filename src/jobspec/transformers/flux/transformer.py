@@ -15,12 +15,11 @@ jobspec. Outside a Flux instance the plan is refused before anything is written.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.document.problems import Problem
@@ -55,8 +54,7 @@ from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job,
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.engine.plan import PlannedStep
-    from jobspec.engine.result import RunResult
-    from jobspec.engine.run import Reporter, StepContext
+    from jobspec.engine.run import StepContext
 
 INTERFACE = Setting(
     "flux.interface",
@@ -321,44 +319,6 @@ class FluxTransformer(Transformer):
             return None
 
     # ---------------------------------------------------------------- many at once
-
-    def run_many(
-        self,
-        sources: Iterable[Jobspec | str | os.PathLike[str] | dict[str, Any]],
-        *,
-        workers: int = 32,
-        reporter: Reporter | None = None,
-    ) -> list[RunResult]:
-        """Run many jobspecs from one process, ``workers`` at a time (each worker thread
-        has its own connection to Flux), and return their results in order.
-
-        Flux takes submissions in batches, so a job's id comes back a few
-        milliseconds after it is asked for; one jobspec after another waits for each
-        id in turn, while many in flight share those milliseconds. A jobspec with bad
-        input gives a result whose error names the problems instead of raising.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from jobspec.document.problems import JobspecError
-        from jobspec.engine.result import RunResult
-        from jobspec.engine.run import Reporter, run
-
-        def one(source: Any) -> RunResult:
-            quiet = reporter or Reporter(stream=_Discard(), output=_Discard(), color=False)
-            try:
-                return run(source, self, reporter=quiet)
-            except JobspecError as e:
-                return RunResult(self.name, str(source), error=str(e))
-
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="jobspec-flux") as pool:
-            return list(pool.map(one, sources))
-
-
-class _Discard(io.StringIO):
-    """A text sink that keeps nothing (run_many's default reporter)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
 
 
 for _step in (WriterStep, CopyStep, SetStep, UnsetStep, FluxSubmit, FluxBatch, FluxStage):
