@@ -6,7 +6,9 @@ first the staging directory (created before any step runs, so a resumed run
 uses the same one), then one line per completed step. A torn last line (the
 process killed mid-write) is ignored. Submissions carry a key unique to (run,
 step) that the transformer records with the job in the scheduler itself; on
-resume, a job step missing from the journal is first looked up by that key.
+resume, the first job step missing from the journal is first looked up by that
+key: the attempt that was cut short may have submitted it just before dying (the
+steps after it never started).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Journal:
         self.key_prefix = key_prefix  # unique to the run; a step's key is "<prefix>.<index>"
         self.stage: str | None = None
         self.completed: dict[int, dict[str, Any]] = {}
+        # An earlier attempt got as far as its first step (the stage line comes first):
+        # only then can a job have been submitted without being recorded.
+        self.resumed = self.path.exists()
         self._read()
 
     def _read(self) -> None:

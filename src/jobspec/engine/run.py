@@ -65,6 +65,8 @@ class RunState:
     outputs: dict[str, StepOutput] = field(default_factory=dict)
     secrets: dict[str, Any] = field(default_factory=dict)  # e.g. tokens from auth; never reported
     journal: Journal | None = None
+    # True while the next job step might have been submitted by an attempt cut short
+    look_up_next_job: bool = False
 
 
 @dataclass
@@ -149,7 +151,7 @@ def execute(
     reporter = reporter or Reporter()
     if not dry_run:
         plan.transformer.ensure_ready()  # before anything is written
-    state = RunState(dry_run=dry_run, journal=journal)
+    state = RunState(dry_run=dry_run, journal=journal, look_up_next_job=journal is not None and journal.resumed)
     if journal is not None and not dry_run:
         stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
         state.temp_stage = Path(stage)
@@ -219,8 +221,9 @@ def _adopt_job(step: StepBase, ctx: StepContext) -> StepOutput | None:
     """In a resumed run: the job this step submitted before the run was cut short, if the
     scheduler has it (found by the step's key), waited for as the step asks."""
     key = ctx.submit_key
-    if key is None or step.name not in JOB_STEPS:
+    if key is None or step.name not in JOB_STEPS or not ctx.state.look_up_next_job:
         return None
+    ctx.state.look_up_next_job = False  # later steps never started before
     job_id = ctx.transformer.find_job(key)
     if job_id is None:
         return None
