@@ -88,7 +88,7 @@ SUBMIT_AND_WAIT = [{"step": "write", "filename": "task.sh"}, {"step": "submit", 
 
 
 @pytest.mark.parametrize("example", seed_examples() + project_examples(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_example_runs_on_slurm(example: Path) -> None:
+def test_every_example_runs_on_slurm(example: Path, interface: str) -> None:
     done = jobspec_cli("run", "-t", "slurm", "--json", str(example), cwd=example.parent, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -98,6 +98,7 @@ def test_every_example_runs_on_slurm(example: Path) -> None:
     for step in result["steps"]:
         if not step["job_id"]:
             continue
+        assert set(step["details"]) & {"sbatch", "rest"} == {"sbatch" if interface == "cli" else "rest"}
         status = slurm.wait(step["job_id"], timeout=60)
         if example.name == "hello-world-batch.yaml":
             # its script calls `flux submit`, which is not here: the job fails, the run does not wait for it
@@ -140,7 +141,7 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_slurm_allocates_what_the_counts_say(shape: str, tmp_path: Path) -> None:
+def test_slurm_allocates_what_the_counts_say(shape: str, tmp_path: Path, interface: str) -> None:
     resources, count, system = SHAPES[shape]
     workdir = tmp_path / "work dir é"
     workdir.mkdir()
@@ -160,6 +161,8 @@ def test_slurm_allocates_what_the_counts_say(shape: str, tmp_path: Path) -> None
     duration = (system or {}).get("duration")
     minutes = -(-duration // 60) if duration else None
     expected_limit = f"{minutes // 60:02d}:{minutes % 60:02d}:00" if minutes else "UNLIMITED"
+    if fields["TimeLimit"] == "365-00:00:00" and fields["Scheduler"] == "Backfill":
+        fields["TimeLimit"] = "UNLIMITED"  # how Slurm shows no limit on a job its backfill scheduler started
     assert fields["TimeLimit"] == expected_limit
     expected_dir = str(workdir) if (system or {}).get("cwd") else result.stage
     assert fields["WorkDir"] == expected_dir
@@ -173,7 +176,7 @@ def test_slurm_allocates_what_the_counts_say(shape: str, tmp_path: Path) -> None
     assert all(line.endswith(f"{greeting}|{expected_dir}") for line in lines), lines
 
 
-def test_fewer_tasks_than_nodes_keeps_the_nodes(tmp_path: Path) -> None:
+def test_fewer_tasks_than_nodes_keeps_the_nodes(tmp_path: Path, interface: str) -> None:
     path = write_doc(tmp_path, jobspec_doc(graph(3, 1, 1), SUBMIT_AND_WAIT, {"task.sh": TASK}, {"total": 1}))
     result, _ = run_slurm(path)
     assert result.ok, result.error
@@ -181,7 +184,7 @@ def test_fewer_tasks_than_nodes_keeps_the_nodes(tmp_path: Path) -> None:
     assert len(job_output(result, result.job_ids[0]).splitlines()) == 1
 
 
-def test_batch_holds_the_allocation(tmp_path: Path) -> None:
+def test_batch_holds_the_allocation(tmp_path: Path, interface: str) -> None:
     script = (
         "#!/bin/bash\n"
         'echo "batch on $SLURMD_NODENAME: $JOBSPEC_NODES nodes, $JOBSPEC_TASKS tasks, $JOBSPEC_CORES_PER_TASK cores"\n'
@@ -205,7 +208,7 @@ def test_batch_holds_the_allocation(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- failures
 
 
-def test_a_failing_task_fails_the_job_with_its_exit_code(tmp_path: Path) -> None:
+def test_a_failing_task_fails_the_job_with_its_exit_code(tmp_path: Path, interface: str) -> None:
     script = '#!/bin/sh\n[ "$JOBSPEC_TASK_RANK" = 1 ] && exit 7\nexit 0\n'
     path = write_doc(tmp_path, jobspec_doc(graph(2, 1, 1), SUBMIT_AND_WAIT, {"task.sh": script}))
     result, _ = run_slurm(path)
@@ -218,7 +221,7 @@ def test_a_failing_task_fails_the_job_with_its_exit_code(tmp_path: Path) -> None
     assert show(job_id)["ExitCode"] == "7:0"
 
 
-def test_watch_streams_and_ends_with_the_exit_code(tmp_path: Path) -> None:
+def test_watch_streams_and_ends_with_the_exit_code(tmp_path: Path, interface: str) -> None:
     script = '#!/bin/sh\necho "out $JOBSPEC_TASK_RANK"\necho "err $JOBSPEC_TASK_RANK" >&2\nexit 3\n'
     transform = [{"step": "write", "filename": "w.sh"}, {"step": "submit", "filename": "w.sh", "watch": True}]
     path = write_doc(tmp_path, jobspec_doc(graph(2, 1, 1), transform, {"w.sh": script}))
@@ -255,7 +258,7 @@ def test_slurm_refusing_a_job_shows_slurm_s_message(tmp_path: Path) -> None:
     ],
 )
 def test_slurm_refuses_what_it_can_never_run(
-    resources: list[dict[str, Any]], setting: str | None, message: str, tmp_path: Path
+    resources: list[dict[str, Any]], setting: str | None, message: str, tmp_path: Path, interface: str
 ) -> None:
     transform = [{"step": "write", "filename": "task.sh"}, {"step": "submit", "filename": "task.sh"}]
     if setting:
@@ -322,7 +325,7 @@ def test_no_slurm_configuration_fails_at_once(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- staging without a shared filesystem
 
 
-def test_staged_files_reach_every_node(tmp_path: Path) -> None:
+def test_staged_files_reach_every_node(tmp_path: Path, interface: str) -> None:
     """With sharedfs false, the files travel with the job: a first job deletes the file
     from the (here, shared) stage; the second job still finds it on each of its 4 nodes."""
     transform = [
@@ -348,7 +351,7 @@ def test_staged_files_reach_every_node(tmp_path: Path) -> None:
     assert show(result.job_ids[1])["NodeList"] == "n[1-4]"
 
 
-def test_a_batch_after_staging_keeps_its_directives(tmp_path: Path) -> None:
+def test_a_batch_after_staging_keeps_its_directives(tmp_path: Path, interface: str) -> None:
     transform = [
         {"step": "set", "key": "sharedfs", "value": False},
         {"step": "write", "filename": "data.txt"},
@@ -378,7 +381,7 @@ def test_sharedfs_true_stages_nothing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- dependencies
 
 
-def test_afterok_chain(tmp_path: Path) -> None:
+def test_afterok_chain(tmp_path: Path, interface: str) -> None:
     transform = [
         {"step": "write", "filename": "first.sh"},
         {"step": "write", "filename": "second.sh"},
@@ -393,13 +396,16 @@ def test_afterok_chain(tmp_path: Path) -> None:
     result, _ = run_slurm(write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, scripts)))
     assert result.ok, result.error
     first, _ = result.job_ids
-    assert f"--dependency=afterok:{first}" in result.steps[3].details["sbatch"]
+    if interface == "cli":
+        assert f"--dependency=afterok:{first}" in result.steps[3].details["sbatch"]
+    else:
+        assert result.steps[3].details["rest"]["dependency"] == f"afterok:{first}"
     assert result.steps[2].seconds < 1  # submitted at once, not waited for in the client
     assert Path(result.stage or "", "second.done").read_text() == "ok\n"
     assert time.monotonic() - started >= 1
 
 
-def test_a_failed_parent_cancels_the_child(tmp_path: Path) -> None:
+def test_a_failed_parent_cancels_the_child(tmp_path: Path, interface: str) -> None:
     transform = [
         {"step": "write", "filename": "a.sh"},
         {"step": "submit", "filename": "a.sh", "name": "first"},
@@ -417,7 +423,7 @@ def test_a_failed_parent_cancels_the_child(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- literal values
 
 
-def test_values_reach_slurm_literally(tmp_path: Path) -> None:
+def test_values_reach_slurm_literally(tmp_path: Path, interface: str) -> None:
     stage = tmp_path / 'st\'a "g" $(touch pwned) 50%j é'
     workdir = tmp_path / "w d $(x) é"
     workdir.mkdir()
@@ -427,7 +433,7 @@ def test_values_reach_slurm_literally(tmp_path: Path) -> None:
         {"step": "write", "filename": "show.sh"},
         {"step": "submit", "filename": "show.sh", "wait": True},
     ]
-    script = '#!/bin/sh\nprintf \'%s|%s|%s\' "$WEIRD" "$(pwd)" "$SLURM_JOB_NAME"\n'
+    script = '#!/bin/sh\nprintf \'%s|%s|%s|%s\' "$WEIRD" "$(pwd)" "$SLURM_JOB_NAME" "${SLURM_JWT-no token}"\n'
     system = {"environment": {"WEIRD": WEIRD}, "job": {"name": WEIRD}, "cwd": str(workdir)}
     result, _ = run_slurm(
         write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, {"show.sh": script}, None, system))
@@ -438,13 +444,14 @@ def test_values_reach_slurm_literally(tmp_path: Path) -> None:
     assert fields["JobName"] == WEIRD
     assert fields["Comment"] == WEIRD
     assert fields["WorkDir"] == str(workdir)
-    assert (stage / f"slurm-{job_id}.out").read_text(encoding="utf-8") == f"{WEIRD}|{workdir}|{WEIRD}"
+    # through the REST API, this process's SLURM_JWT (its token) is never handed to the job
+    assert (stage / f"slurm-{job_id}.out").read_text(encoding="utf-8") == f"{WEIRD}|{workdir}|{WEIRD}|no token"
     assert not list(tmp_path.rglob("pwned"))
     status = SlurmTransformer().status(job_id)
     assert status.details["name"] == WEIRD and status.details["workdir"] == str(workdir)
 
 
-def test_options_given_as_one_string_are_split_like_a_shell(tmp_path: Path) -> None:
+def test_options_given_as_one_string_are_split_like_a_shell(tmp_path: Path, interface: str) -> None:
     transform = [
         {"step": "set", "key": "slurm.options", "value": "--comment='two words' --nice=5"},
         *SUBMIT_AND_WAIT,
@@ -467,7 +474,7 @@ def submit_sleeper(tmp_path: Path, body: str) -> str:
     return job_id
 
 
-def test_status_wait_cancel_from_the_command_line(tmp_path: Path) -> None:
+def test_status_wait_cancel_from_the_command_line(tmp_path: Path, interface: str) -> None:
     job_id = submit_sleeper(tmp_path, "sleep 60\n")
     status = jobspec_cli("status", job_id)
     assert status.returncode == 0 and status.stdout.split()[:2] in ([job_id, "running"], [job_id, "pending"])
@@ -530,7 +537,7 @@ def test_plan_time_refusals(tmp_path: Path) -> None:
     assert "'b.sh' must start with a #! line" in done.stderr
 
 
-def test_a_resumed_run_adopts_its_job_instead_of_submitting_again(tmp_path: Path) -> None:
+def test_a_resumed_run_adopts_its_job_instead_of_submitting_again(tmp_path: Path, interface: str) -> None:
     """A journaled run (the receiver's) marks each job with its submit key; cut short
     between sbatch and the journal line, the run finds its job again on resume."""
     import uuid

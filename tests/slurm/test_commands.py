@@ -112,21 +112,25 @@ def test_exclusive_is_for_the_allocation_only() -> None:
     assert "--exclusive" not in commands.layout_options(counts, step=True)
 
 
+def full_request(**changes: object) -> commands.JobRequest:
+    fields: dict[str, object] = {
+        "job_name": WEIRD,
+        "workdir": "/work dir",
+        "stage": "/st 100%",
+        "duration": 90,
+        "after": "41",
+        "partition": "small",
+        "account": "acct",
+        "qos": "normal",
+        "options": ("--comment=" + WEIRD, "--time=5"),
+        "environment": {"GREETING": WEIRD, "JOBSPEC_STAGE": "/st 100%"},
+        **changes,
+    }
+    return commands.JobRequest(count_resources(node_graph(2, 1, 2), "s"), **fields)  # type: ignore[arg-type]
+
+
 def test_sbatch_argv() -> None:
-    counts = count_resources(node_graph(2, 1, 2), "s")
-    argv = commands.sbatch_argv(
-        counts,
-        job_name=WEIRD,
-        workdir="/work dir",
-        stage="/st 100%",
-        duration=90,
-        after="41",
-        partition="small",
-        account="acct",
-        qos="normal",
-        options=["--comment=" + WEIRD, "--time=5"],
-        script="/st 100%/batch.sh",
-    )
+    argv = commands.sbatch_argv(full_request(), "/st 100%/batch.sh")
     assert argv == [
         "sbatch",
         "--parsable",
@@ -149,18 +153,27 @@ def test_sbatch_argv() -> None:
         "--time=5",  # the user's options come last: they override
         "/st 100%/batch.sh",
     ]
+    # the environment goes into sbatch's own environment, never onto its command line
+    assert not any("GREETING" in a for a in argv)
+    assert commands.sbatch_env(full_request(), {"PATH": "/bin", "GREETING": "old"}) == {
+        "PATH": "/bin",
+        "GREETING": WEIRD,
+        "JOBSPEC_STAGE": "/st 100%",
+    }
 
 
 def test_sbatch_argv_minimal_reads_the_script_from_stdin() -> None:
-    argv = commands.sbatch_argv(count_resources(node_graph(0, 1, 1), "s"), job_name="j", workdir="/w", stage="/s")
+    request = commands.JobRequest(count_resources(node_graph(0, 1, 1), "s"), job_name="j", workdir="/w", stage="/s")
+    argv = commands.sbatch_argv(request)
     assert argv[-1] == "--cpus-per-task=1"
     assert not any(a.startswith(("--time", "--dependency", "--partition", "--account", "--qos")) for a in argv)
 
 
 def test_a_submit_key_goes_into_the_comment_where_squeue_finds_it() -> None:
     counts = count_resources(node_graph(0, 1, 1), "s")
-    argv = commands.sbatch_argv(counts, job_name="j", workdir="/w", stage="/s", key="run.3", options=["--nice=1"])
-    assert argv[-2:] == ["--comment=jobspec-submit-key=run.3", "--nice=1"]
+    request = commands.JobRequest(counts, job_name="j", workdir="/w", stage="/s", key="run.3", options=("--nice=1",))
+    assert commands.sbatch_argv(request)[-2:] == ["--comment=jobspec-submit-key=run.3", "--nice=1"]
+    assert commands.rest_job(request, {})["comment"] == "jobspec-submit-key=run.3"
     listing = "7 (null)\n8 jobspec-submit-key=run.3\n9 jobspec-submit-key=run.33\n12 jobspec-submit-key=run.3\n"
     assert commands.find_in_squeue(listing, "run.3") == "12"
     assert commands.find_in_squeue(listing, "run.4") is None

@@ -11,14 +11,33 @@
   into the scripts of the jobs that follow; at the start of each of those jobs
   ``sbcast`` copies the archive to every node of the job and one task per node
   unpacks it at the same path. With ``sharedfs: true``, nothing.
-- ``auth``: accepted and skipped for now (the command line authenticates with munge).
+- ``auth``: ``scontrol token lifespan=N`` (``lifespan``, default 600 s): a JWT for
+  the REST API, kept in the run's private memory (``RunState.secrets``) for the steps
+  that follow, renewed there when it nears its end; never printed, logged or put
+  into a result. With the command line it is harmless: that authenticates with
+  munge, and a cluster without JWT support only makes the step say so.
 
-Nothing here runs at import, and what only staging or watching needs is imported
-when they run: `jobspec run` starts fast.
+Two interfaces, one job (``slurm.interface``; unset, the transformer's
+``interface`` option, else ``JOBSPEC_SLURM_INTERFACE``, else ``cli``): ``cli``
+runs ``sbatch``; ``rest`` POSTs the same request to slurmrestd (``slurm.rest_url``,
+else JOBSPEC_SLURMRESTD_URL or SLURMRESTD_URL, else http://127.0.0.1:6820;
+openapi v0.0.38), with the token of an auth step (else ``SLURM_JWT``; without
+either, the step fails saying to add an auth step: no token is fetched unasked).
+A Transformer instance keeps the tokens its auth steps obtained and gives a later
+run's auth step the same one while it is far from its end. Both are made from one
+`commands.JobRequest` (see `commands`). Status, wait and cancel use ``scontrol``
+and ``scancel`` with either: job ids are the same, ``jobspec status ID`` knows no
+jobspec (so no interface), and the REST answers need translating (a raw wait
+status as the exit code, unexpanded output names). The REST interface therefore
+still needs Slurm's client commands here; it changes how jobs are submitted.
+
+Nothing here runs at import, and what only staging, watching or the REST API
+needs is imported when they run: `jobspec run` starts fast.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -33,9 +52,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from jobspec.document.problems import Problem
 from jobspec.engine.settings import Setting
 from jobspec.steps import (
+    AuthStep,
     BatchStep,
     CopyStep,
-    EmptyStep,
     SetStep,
     StageStep,
     StepBase,
@@ -45,6 +64,7 @@ from jobspec.steps import (
     UnsetStep,
     WriterStep,
 )
+from jobspec.steps.base import Field
 from jobspec.steps.jobs import JobStep
 from jobspec.transformers.base import JobLookupError, JobStatus, Transformer
 from jobspec.transformers.slurm import commands
@@ -83,6 +103,21 @@ def config_problem() -> str | None:
     return f"no Slurm configuration here (SLURM_CONF is unset and {DEFAULT_CONFIGS[0]} does not exist)"
 
 
+_programs: dict[tuple[str, str | None], str] = {}
+
+
+def find_program(name: str) -> str | None:
+    """``shutil.which``, remembered while PATH stays the same (a process submitting many
+    jobs looks sbatch up once); a program gone since is reported by `run_slurm` all the same."""
+    key = (name, os.environ.get("PATH"))
+    found = _programs.get(key)
+    if found is None:
+        found = shutil.which(name)
+        if found is not None:
+            _programs[key] = found
+    return found
+
+
 def run_slurm(
     argv: Sequence[str],
     *,
@@ -95,7 +130,7 @@ def run_slurm(
     if problem:
         raise SlurmError(f"Slurm did not answer: {problem}")
     # found on this process's PATH: a PATH in the job's environment is the job's
-    program = shutil.which(argv[0])
+    program = find_program(argv[0])
     if program is None:
         raise SlurmError(f"{argv[0]} is not installed here (not found on the PATH)")
     try:
@@ -110,15 +145,17 @@ def run_slurm(
             timeout=timeout,
         )
     except FileNotFoundError:
+        _programs.pop((argv[0], os.environ.get("PATH")), None)
         raise SlurmError(f"{argv[0]} is not installed here (not found on the PATH)") from None
     except subprocess.TimeoutExpired:
         raise SlurmError(f"Slurm did not answer: {argv[0]} took more than {timeout:g} s") from None
 
 
 def sbatch(argv: Sequence[str], env: Mapping[str, str], script: str | None = None) -> tuple[str, list[str]]:
-    """Submit; the job id and sbatch's warnings. StepError with Slurm's reason if it refuses."""
+    """Submit (``env``: sbatch's whole environment); the job id and sbatch's warnings.
+    StepError with Slurm's reason if it refuses."""
     try:
-        done = run_slurm(argv, input=script, env={**os.environ, **env})
+        done = run_slurm(argv, input=script, env=env)
     except SlurmError as e:
         raise StepError(str(e)) from None
     if done.returncode != 0:
@@ -220,6 +257,239 @@ def failure(job_id: str, status: JobStatus) -> str:
     return f"job {job_id} {status.state}{reason}"
 
 
+# ---------------------------------------------------------------- the REST API and its token
+
+INTERFACES = ("cli", "rest")
+DEFAULT_REST_URL = "http://127.0.0.1:6820"  # slurmrestd's usual port
+TOKEN_KEY = "slurm.token"  # in the run's private state: the token an auth step obtained
+DEFAULT_LIFESPAN = 600  # seconds, for auth's `scontrol token lifespan=`
+RENEW_MARGIN = 30.0  # seconds: a token this close to its end is renewed before use
+
+
+def interface(ctx: StepContext) -> str:
+    """The interface a step uses: the slurm.interface setting, else the transformer's
+    ``interface`` option, else JOBSPEC_SLURM_INTERFACE, else the command line."""
+    return resolve_interface(ctx.settings, ctx.transformer.options)
+
+
+def resolve_interface(settings: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    value = settings.get("slurm.interface") or options.get("interface") or os.environ.get("JOBSPEC_SLURM_INTERFACE")
+    return str(value or "cli").strip().lower()
+
+
+def rest_url(ctx: StepContext) -> str:
+    return resolve_rest_url(ctx.settings, ctx.transformer.options)
+
+
+def resolve_rest_url(settings: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    """slurm.rest_url, else the transformer's ``rest_url`` option, else JOBSPEC_SLURMRESTD_URL,
+    else SLURMRESTD_URL, else slurmrestd's usual address."""
+    for value in (
+        settings.get("slurm.rest_url"),
+        options.get("rest_url"),
+        os.environ.get("JOBSPEC_SLURMRESTD_URL"),
+        os.environ.get("SLURMRESTD_URL"),
+    ):
+        if value:
+            return str(value).rstrip("/")
+    return DEFAULT_REST_URL
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be slurmrestd's address here, or None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        return f"slurm.rest_url {url!r} is not an http:// or https:// address (like {DEFAULT_REST_URL})"
+    return None
+
+
+class Token:
+    """A JWT for the REST API. Its value never appears in a repr, a message or a result."""
+
+    __slots__ = ("lifespan", "obtained", "user", "value")
+
+    def __init__(self, user: str, value: str, lifespan: int | None = None, obtained: float = 0.0) -> None:
+        self.user = user
+        self.value = value
+        self.lifespan = lifespan  # None: given from outside (SLURM_JWT), not renewed here
+        self.obtained = obtained  # time.monotonic() when obtained
+
+    def __repr__(self) -> str:
+        return f"<Token for {self.user}, lifespan {self.lifespan}>"
+
+    def remaining(self) -> float:
+        """Seconds it stays valid (infinite when its lifespan is unknown)."""
+        if self.lifespan is None:
+            return float("inf")
+        return self.obtained + self.lifespan - time.monotonic()
+
+    def expiring(self) -> bool:
+        return self.remaining() <= RENEW_MARGIN
+
+
+def user_name() -> str:
+    """The user a token from `scontrol token` is for: the one this process runs as."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def obtain_token(lifespan: int) -> Token:
+    """``scontrol token lifespan=N``; SlurmError saying why if Slurm gives none.
+
+    What scontrol prints on success is the token: it is read here and never echoed.
+    """
+    done = run_slurm(["scontrol", "token", f"lifespan={lifespan}"])
+    value = commands.parse_token(done.stdout) if done.returncode == 0 else None
+    if value is None:
+        said = commands.slurm_messages(done.stderr) or f"exit status {done.returncode}, no token printed"
+        lead = "Slurm did not answer" if commands.unreachable(done.stderr) else "scontrol token failed"
+        raise SlurmError(f"{lead}: {said}")
+    return Token(user_name(), value, lifespan, time.monotonic())
+
+
+def token_for(ctx: StepContext, lifespan: int) -> tuple[Token, bool]:
+    """A token of ``lifespan`` seconds, and whether it is one this transformer instance
+    obtained earlier (in an earlier run) and that is still far from its end: a process
+    submitting many jobspecs with one Transformer runs ``scontrol token`` once, not per run."""
+    tokens = getattr(ctx.transformer, "tokens", None)
+    if not isinstance(tokens, dict):
+        return obtain_token(lifespan), False
+    token = tokens.get(lifespan)
+    if isinstance(token, Token) and not token.expiring():
+        return token, True
+    token = obtain_token(lifespan)
+    tokens[lifespan] = token
+    return token, False
+
+
+def current_token(ctx: StepContext, url: str) -> Token:
+    """The token for a REST call: the auth step's (renewed when near its end), else SLURM_JWT."""
+    token = ctx.state.secrets.get(TOKEN_KEY)
+    if isinstance(token, Token):
+        if token.expiring() and token.lifespan is not None:
+            try:
+                token, _ = token_for(ctx, token.lifespan)
+            except SlurmError as e:
+                raise StepError(f"renewing the REST API token: {e}") from None
+            ctx.state.secrets[TOKEN_KEY] = token
+        return token
+    value = os.environ.get("SLURM_JWT")
+    if value:
+        return Token(user_name(), value)
+    raise StepError(
+        f"Slurm's REST API ({url}) needs a token: add an auth step before this step "
+        "(- step: auth), or export SLURM_JWT (from `scontrol token`)"
+    )
+
+
+_conf_texts: dict[str, str] = {}
+
+
+def _conf_text() -> str:
+    """The local slurm.conf's text (read once per process), or "" where there is none."""
+    path = os.environ.get("SLURM_CONF") or next((p for p in DEFAULT_CONFIGS if os.path.exists(p)), "")
+    if path not in _conf_texts:
+        try:
+            _conf_texts[path] = Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            _conf_texts[path] = ""
+    return _conf_texts[path]
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def submitter_variables() -> dict[str, str]:
+    """What sbatch adds to a job's environment from the process that submits it, for a
+    REST submission to give the same job: the submit directory and host, the nice
+    value, the umask, and the resource limits slurm.conf propagates (SLURM_RLIMIT_*)."""
+    import resource
+    import socket
+
+    variables = {
+        "SLURM_SUBMIT_DIR": os.getcwd(),
+        "SLURM_SUBMIT_HOST": socket.gethostname(),
+        "SLURM_PRIO_PROCESS": str(os.getpriority(os.PRIO_PROCESS, 0)),
+        "SLURM_UMASK": os.environ.get("SLURM_UMASK") or f"0{_umask():03o}",
+    }
+    for name in commands.propagated_rlimits(_conf_text()):
+        limit = getattr(resource, f"RLIMIT_{name}", None)
+        if limit is not None:
+            soft = resource.getrlimit(limit)[0]
+            variables[f"SLURM_RLIMIT_{name}"] = str(soft & 0xFFFFFFFFFFFFFFFF)  # unlimited: as sbatch prints it
+    return variables
+
+
+def submit_rest(ctx: StepContext, script: str, job: dict[str, Any]) -> tuple[str, list[str]]:
+    """POST the job to slurmrestd; its id and Slurm's warnings. StepError in Slurm's words."""
+    from jobspec.transformers.slurm import rest
+
+    url = rest_url(ctx)
+    token = current_token(ctx, url)
+    try:
+        return rest.submit(url, script, job, user=token.user, token=token.value)
+    except rest.RestError as e:
+        raise StepError(str(e)) from None
+
+
+class SlurmAuth(AuthStep):
+    """auth: a token for the REST API from ``scontrol token``, kept in the run's memory."""
+
+    description = "obtain a token for Slurm's REST API (scontrol token), kept in memory for the steps that follow"
+    open_fields = False
+    fields = {"lifespan": Field(int, help=f"seconds the token is valid (default {DEFAULT_LIFESPAN})")}
+
+    @property
+    def lifespan(self) -> int:
+        return int(self.get("lifespan", DEFAULT_LIFESPAN))
+
+    def check(self, settings: Mapping[str, Any], earlier: Sequence[StepBase] = ()) -> Iterator[Problem]:
+        lifespan = self.get("lifespan")
+        if isinstance(lifespan, int) and not isinstance(lifespan, bool) and lifespan < 1:
+            yield Problem(f"lifespan must be at least 1 second, not {lifespan}", path=(*self.path, "lifespan"))
+
+    def describe(self, ctx: StepContext) -> str:
+        text = f"would obtain a token for Slurm's REST API with `scontrol token lifespan={self.lifespan}`"
+        text += ", kept in memory for the steps that follow"
+        if interface(ctx) != "rest":
+            text += " (the command line itself authenticates with munge)"
+        return text
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        try:
+            token, reused = token_for(ctx, self.lifespan)
+        except SlurmError as e:
+            if interface(ctx) == "rest":
+                raise StepError(str(e)) from None
+            # the command line authenticates with munge: no token is no failure
+            return StepOutput(f"no token ({e}); the command line needs none", details={"token": False})
+        ctx.state.secrets[TOKEN_KEY] = token
+        if reused:
+            left = int(token.remaining())
+            return StepOutput(
+                f"token for {token.user}, valid {left} s (obtained earlier by this transformer)",
+                details={"user": token.user, "lifespan": self.lifespan, "reused": True},
+            )
+        return StepOutput(
+            f"token for {token.user}, valid {self.lifespan} s",
+            details={"user": token.user, "lifespan": self.lifespan},
+        )
+
+
 # ---------------------------------------------------------------- the stage
 
 
@@ -285,7 +555,7 @@ class SlurmStage(StageStep):
 
 
 class SlurmJobStep(JobStep):
-    """submit and batch through sbatch."""
+    """submit and batch: sbatch, or a POST to the REST API (see `interface`)."""
 
     def tasks(self) -> int:
         return self.jobspec.counts.tasks
@@ -307,12 +577,11 @@ class SlurmJobStep(JobStep):
         """(script text for sbatch's stdin, or None; script path for sbatch's argv, or None)."""
         raise NotImplementedError
 
-    def request(self, ctx: StepContext) -> tuple[list[str], dict[str, str], str | None]:
-        """The sbatch argv, the environment it adds, and the script text (None: a file in argv)."""
+    def request(self, ctx: StepContext) -> commands.JobRequest:
+        """The job, described once for either interface."""
         stage = str(ctx.stage)
         settings = ctx.settings
-        text, path = self.script(ctx)
-        argv = commands.sbatch_argv(
+        return commands.JobRequest(
             self.jobspec.counts,
             job_name=self.jobspec.name,
             workdir=self.workdir(ctx),
@@ -322,16 +591,25 @@ class SlurmJobStep(JobStep):
             partition=settings.get("slurm.partition"),
             account=settings.get("slurm.account"),
             qos=settings.get("slurm.qos"),
-            options=settings.get("slurm.options") or (),
-            script=path,
+            options=tuple(settings.get("slurm.options") or ()),
             key=None if ctx.dry_run else ctx.submit_key,
+            environment={**self.jobspec.environment, "JOBSPEC_STAGE": stage, **self.allocation_env()},
         )
-        env = {**self.jobspec.environment, "JOBSPEC_STAGE": stage, **self.allocation_env()}
-        return argv, env, text
 
     def describe(self, ctx: StepContext) -> str:
-        argv, _, _ = self.request(ctx)
-        text = f"would run `{shlex.join(argv)}`"
+        request = self.request(ctx)
+        text, path = self.script(ctx)
+        if interface(ctx) == "rest":
+            try:
+                job = commands.rest_job(request, {}, text if text is not None else self._planned_content())
+            except commands.RestMappingError as e:
+                return f"would fail: {e}"
+            del job["environment"]
+            shown = json.dumps(job, ensure_ascii=False)
+            text = f"would POST to {rest_url(ctx)}{commands.REST_SUBMIT} the job {shown}"
+            text += " (environment: this one, then the jobspec's)"
+        else:
+            text = f"would run `{shlex.join(commands.sbatch_argv(request, path))}`"
         if self.name == "submit":
             tasks = self.tasks()
             text += (
@@ -345,16 +623,35 @@ class SlurmJobStep(JobStep):
             text += ", then wait for it to end"
         return text
 
+    def _planned_content(self) -> str:
+        """The batch script as the jobspec writes it (a dry run has nothing on disk to read)."""
+        script = self.scripts.get(self.get("filename"))
+        return str(script.get("content", "")) if script else ""
+
     def run(self, ctx: StepContext) -> StepOutput:
         stage = str(ctx.stage)
         problem = commands.output_problem(stage)
         if problem:
             raise StepError(problem)
-        argv, env, text = self.request(ctx)
-        job_id, warnings = sbatch(argv, env, text)
+        request = self.request(ctx)
+        text, path = self.script(ctx)
+        details: dict[str, Any] = {"tasks": self.tasks()}
+        if interface(ctx) == "rest":
+            if text is None:
+                text = Path(path or "").read_text(encoding="utf-8", errors="surrogateescape")
+            try:
+                job = commands.rest_job(request, os.environ, text, submitter_variables())
+            except commands.RestMappingError as e:
+                raise StepError(str(e)) from None
+            job_id, warnings = submit_rest(ctx, text, job)
+            details["rest"] = {k: v for k, v in job.items() if k != "environment"}
+        else:
+            argv = commands.sbatch_argv(request, path)
+            job_id, warnings = sbatch(argv, commands.sbatch_env(request, os.environ), text)
+            details["sbatch"] = argv
         stdout = commands.output_path(stage, job_id, "out")
         stderr = commands.output_path(stage, job_id, "err")
-        details: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "tasks": self.tasks(), "sbatch": argv}
+        details = {"stdout": stdout, "stderr": stderr, **details}
         if warnings:
             details["warnings"] = warnings
         output = StepOutput(job_id, job_id=job_id, details=details)
@@ -417,6 +714,19 @@ class SlurmTransformer(Transformer):
         "slurm.options": Setting(
             "slurm.options", "args", None, "more sbatch options, as a list (each passed as one argument)"
         ),
+        "slurm.interface": Setting(
+            "slurm.interface",
+            "str",
+            None,
+            "cli (sbatch, the default) or rest (slurmrestd); unset: the transformer's interface option, "
+            "else JOBSPEC_SLURM_INTERFACE, else cli",
+        ),
+        "slurm.rest_url": Setting(
+            "slurm.rest_url",
+            "str",
+            None,
+            f"slurmrestd's address; unset: JOBSPEC_SLURMRESTD_URL, else SLURMRESTD_URL, else {DEFAULT_REST_URL}",
+        ),
     }
 
     @classmethod
@@ -443,6 +753,11 @@ class SlurmTransformer(Transformer):
             return True, said
         return False, f"the Slurm controller does not answer ({said or f'scontrol ping: status {done.returncode}'})"
 
+    def __init__(self, **options: Any) -> None:
+        """``options``: ``interface`` and ``rest_url`` (see the settings of the same names)."""
+        super().__init__(**options)
+        self.tokens: dict[int, Token] = {}  # REST API tokens by lifespan (see token_for); never shown
+
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         return bool(JOB_ID.fullmatch(job_id))
@@ -462,13 +777,24 @@ class SlurmTransformer(Transformer):
                 )
         seen: set[str] = set()
         for planned in steps:
-            if planned.step.name not in ("submit", "batch"):
+            kind = planned.step.name
+            if kind not in ("submit", "batch", "auth"):
                 continue
-            found = []
-            stage = planned.settings.get("stage")
-            if stage is not None:
-                found.append(commands.output_problem(str(stage)))
-            found.append(commands.options_problem(planned.settings.get("slurm.options") or ()))
+            settings = planned.settings
+            way = resolve_interface(settings, self.options)
+            found: list[str | None] = []
+            if way not in INTERFACES:
+                found.append(f"slurm.interface is {way!r}: it takes {' or '.join(INTERFACES)}")
+            if kind != "auth":
+                stage = settings.get("stage")
+                if stage is not None:
+                    found.append(commands.output_problem(str(stage)))
+                options = settings.get("slurm.options") or ()
+                found.append(commands.options_problem(options))
+                if way == "rest" and found[-1] is None:
+                    found.append(url_problem(resolve_rest_url(settings, self.options)))
+                    script = planned.step.scripts.get(planned.step.get("filename")) if kind == "batch" else None
+                    found.append(commands.rest_pairs_problem(options, str((script or {}).get("content", ""))))
             for message in found:
                 if message and message not in seen:
                     seen.add(message)
@@ -505,6 +831,5 @@ class SlurmTransformer(Transformer):
         return wait_for(job_id, timeout=10)
 
 
-for _step in (WriterStep, CopyStep, SetStep, UnsetStep, SlurmSubmit, SlurmBatch, SlurmStage):
+for _step in (WriterStep, CopyStep, SetStep, UnsetStep, SlurmSubmit, SlurmBatch, SlurmStage, SlurmAuth):
     SlurmTransformer.register_step(_step)
-SlurmTransformer.register_step(EmptyStep, name="auth")  # munge authenticates the command line

@@ -1,0 +1,105 @@
+"""The thin layer that talks to Slurm's REST API (slurmrestd): one HTTP request per call.
+
+Standard library only (urllib.request), with a timeout. What is sent and how the
+answers read is decided in `commands` (`rest_job`, `rest_failure`,
+`parse_rest_submit`); this module only carries it. Imported when the REST
+interface is used, so the command line's start-up does not pay for urllib.
+
+The token travels in the ``X-SLURM-USER-TOKEN`` header and nowhere else: no
+message raised here holds a header, the request, or the answer's headers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+from jobspec.transformers.slurm import commands
+
+TIMEOUT = 30.0  # seconds for one request: connect, and the answer
+
+
+class RestError(RuntimeError):
+    """The REST API could not be used; the message is for the user (and holds no token)."""
+
+
+_opener: urllib.request.OpenerDirector | None = None
+
+
+def _open(request: urllib.request.Request, timeout: float) -> Any:
+    global _opener
+    if _opener is None:  # built once per process: it reads the proxy settings from the environment
+        _opener = urllib.request.build_opener()
+    return _opener.open(request, timeout=timeout)
+
+
+def _decode(data: bytes) -> Any:
+    """The answer's JSON, or its text when it is not JSON (slurmrestd's 401 is plain text)."""
+    text = data.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _why(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "no answer in time"
+    if isinstance(reason, socket.gaierror):
+        return f"unknown host ({reason.strerror or reason})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__
+
+
+def call(
+    url: str,
+    path: str,
+    *,
+    user: str,
+    token: str,
+    body: Any = None,
+    method: str = "GET",
+    timeout: float = TIMEOUT,
+) -> tuple[int, Any]:
+    """One request; (HTTP status, the answer as JSON or text). RestError when nothing answers."""
+    data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    headers = {"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token, "Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)
+        with _open(request, timeout) as answer:
+            return int(answer.status), _decode(answer.read())
+    except urllib.error.HTTPError as e:
+        with e:
+            return int(e.code), _decode(e.read())
+    except urllib.error.URLError as e:
+        raise RestError(f"Slurm's REST API did not answer at {url}: {_why(e.reason)}") from None
+    except TimeoutError:
+        raise RestError(f"Slurm's REST API did not answer at {url} within {timeout:g} s") from None
+    except OSError as e:  # the connection dropped half-way, say
+        raise RestError(f"Slurm's REST API did not answer at {url}: {_why(e)}") from None
+    except http.client.HTTPException as e:  # an answer that is not HTTP
+        raise RestError(f"Slurm's REST API at {url} gave no HTTP answer: {type(e).__name__}") from None
+    except ValueError as e:  # a URL urllib cannot use
+        raise RestError(f"cannot reach Slurm's REST API at {url!r}: {e}") from None
+
+
+def submit(url: str, script: str, job: dict[str, Any], *, user: str, token: str) -> tuple[str, list[str]]:
+    """POST the job; its id and Slurm's warnings. RestError with Slurm's own words if it is refused."""
+    status, answer = call(
+        url, commands.REST_SUBMIT, user=user, token=token, body={"script": script, "job": job}, method="POST"
+    )
+    if status != 200:
+        raise RestError(commands.rest_failure(status, answer, url))
+    try:
+        return commands.parse_rest_submit(answer)
+    except commands.SbatchOutputError as e:
+        raise RestError(str(e)) from None
