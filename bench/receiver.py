@@ -6,10 +6,14 @@
   `jobspec run FILE` (one Python start-up per jobspec);
 - slurm (when a cluster answers): the receiver beside a shell loop of `sbatch`
   for the same jobs. Issue 5's target: at least as fast as the shell loop.
+  Both sides submit their jobs held (the measure is enqueue to submitted, and on
+  two cores jobs starting would slow whichever side is still submitting); the
+  held jobs are cancelled at the end.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,25 +45,36 @@ task:
 """
 
 
-def receive_rate(n: int, transformer: str, workers: int, tmp: Path) -> float:
+HELD = JOBSPEC.replace("  transform:\n", "  transform:\n  - {step: set, key: slurm.options, value: [--hold]}\n")
+
+
+def receive_rate(
+    n: int, transformer: str, workers: int, tmp: Path, text: str = JOBSPEC, job_ids: list[str] | None = None
+) -> float:
     from jobspec.receiver.service import Receiver
     from jobspec.receiver.spool import Spool
 
     spool = Spool(tmp / f"spool-{transformer}-{workers}")
     started = time.perf_counter()
     for i in range(n):
-        spool.enqueue_text(JOBSPEC, f"j{i}.yaml")
+        spool.enqueue_text(text, f"j{i}.yaml")
     counts = Receiver(spool, transformer, workers).run(once=True)
     elapsed = time.perf_counter() - started
     assert counts.done == n, counts
+    if job_ids is not None:
+        for result in spool.dir("done").glob("*.result.json"):
+            job_ids.extend(json.loads(result.read_text())["job_ids"])
     return n / elapsed
 
 
-def shell_loop_rate(n: int, command: str, tmp: Path) -> float:
-    script = f"for i in $(seq {n}); do {command} >/dev/null; done"
+def shell_loop_rate(n: int, command: str, tmp: Path, output: list[str] | None = None) -> float:
+    script = f"for i in $(seq {n}); do {command}; done"
     started = time.perf_counter()
-    subprocess.run(["bash", "-c", script], check=True, cwd=tmp)
-    return n / (time.perf_counter() - started)
+    done = subprocess.run(["bash", "-c", script], check=True, cwd=tmp, capture_output=True, text=True)
+    rate = n / (time.perf_counter() - started)
+    if output is not None:
+        output.extend(done.stdout.split())
+    return rate
 
 
 def main() -> None:
@@ -72,7 +87,7 @@ def main() -> None:
         os.environ["JOBSPEC_STATE_DIR"] = str(tmp / "state")
         (tmp / "one.yaml").write_text(JOBSPEC)
         (tmp / "job.sh").write_text("#!/bin/sh\ntrue\n")
-        loop = shell_loop_rate(n, f"{BIN / 'jobspec'} run -t local one.yaml", tmp)
+        loop = shell_loop_rate(n, f"{BIN / 'jobspec'} run -t local one.yaml >/dev/null", tmp)
         for workers in (1, 4):
             rate = receive_rate(n, "local", workers, tmp)
             rate_row(f"receive -t local, {workers} worker(s), {n} jobspecs", rate, "loop of jobspec run", loop)
@@ -88,10 +103,15 @@ def main() -> None:
         if not ok or not shutil.which("sbatch"):
             print(f"slurm: skipped ({why})")
             return
-        loop = shell_loop_rate(n, "sbatch --parsable --output=/dev/null job.sh", tmp)
-        for workers in (1, 4):
-            rate = receive_rate(n, "slurm", workers, tmp)
-            rate_row(f"receive -t slurm, {workers} worker(s), {n} jobspecs", rate, "loop of sbatch", loop)
+        held: list[str] = []
+        try:
+            loop = shell_loop_rate(n, "sbatch --parsable --hold --output=/dev/null job.sh", tmp, held)
+            for workers in (1, 4):
+                rate = receive_rate(n, "slurm", workers, tmp, HELD, held)
+                rate_row(f"receive -t slurm, {workers} worker(s), {n} jobspecs", rate, "loop of sbatch", loop)
+        finally:
+            for start in range(0, len(held), 500):
+                subprocess.run(["scancel", *held[start : start + 500]], check=False)
 
 
 if __name__ == "__main__":
