@@ -95,3 +95,32 @@ def test_run_many_returns_results_in_order_and_bad_input_as_results(tmp_path: Pa
     assert [r.ok for r in results] == [True, False, True]
     assert "unknown step 'sumbit'" in (results[1].error or "")
     assert len({r.job_ids[0] for r in (results[0], results[2])}) == 2
+
+
+def test_resume_adopts_the_job_an_interrupted_attempt_submitted(tmp_path: Path, state_dir: Path) -> None:
+    """Killed between the scheduler taking the job and the journal recording it: the resumed
+    run finds the job by its key instead of submitting it again; a fresh run asks nothing."""
+    from jobspec.engine.journal import Journal
+    from jobspec.engine.plan import plan
+    from jobspec.engine.run import execute
+    from jobspec.transformers.local.transformer import LocalTransformer
+
+    lookups: list[str] = []
+
+    class Spy(LocalTransformer):
+        def find_job(self, key: str) -> str | None:
+            lookups.append(key)
+            return super().find_job(key)
+
+    path = make_jobspec(tmp_path)
+    first = execute(plan(path, Spy()), quiet(), journal=Journal(tmp_path / "j.jsonl", "run-1"))
+    assert first.ok and lookups == []  # a fresh run has nothing to look up
+    lines = (tmp_path / "j.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # the stage, then the one job step (write steps are not journaled)
+    (tmp_path / "j.jsonl").write_text(lines[0] + "\n")  # as if killed before recording the submit
+    second = execute(plan(path, Spy()), quiet(), journal=Journal(tmp_path / "j.jsonl", "run-1"))
+    assert second.ok and lookups == ["run-1.1"]
+    assert second.job_ids == first.job_ids and second.steps[1].details.get("adopted")
+    assert len(list((state_dir / "local").glob("local-*/job.json"))) == 1
+    third = execute(plan(path, Spy()), quiet(), journal=Journal(tmp_path / "j.jsonl", "run-1"))
+    assert third.steps[1].resumed and lookups == ["run-1.1"]  # recorded now: not looked up again

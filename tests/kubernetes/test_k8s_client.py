@@ -475,7 +475,10 @@ def test_a_resumed_run_finds_its_job_and_keeps_its_names(cluster: Cluster, tmp_p
     assert job["metadata"]["annotations"]["jobspec/submit-key"] == "spool-run-42.1"
     assert KubernetesTransformer().find_job("spool-run-42.1") == first.job_ids[0]
     assert KubernetesTransformer().find_job("spool-run-42.9") is None
-    # cut short before the journal recorded the submit: a fresh journal, the same run
+    # cut short before the journal recorded the submit: the journal holds only what an
+    # attempt writes before its first step (the stage line), for the same run
+    stage_line = (tmp_path / "journal-1").read_text().splitlines()[0]
+    (tmp_path / "journal-2").write_text(stage_line + "\n")
     second = resume(tmp_path / "journal-2")
     assert second.ok, second.error
     assert second.job_ids == first.job_ids and second.steps[-1].details.get("adopted")
