@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,3 +97,14 @@ def make_jobspec(tmp_path: Path, text: str = HELLO, name: str = "job.yaml") -> P
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def one_core_jobspec(transform: list[str], script: str, count: str = "{total: 1}") -> str:
+    """A one-slot, one-core jobspec with these transform steps (flow-style lines) and one
+    script, a.sh: the small unit of work the receiver and throughput tests pass around."""
+    steps = "".join(f"  - {step}\n" for step in transform)
+    return (
+        "version: 1\nresources:\n- type: slot\n  label: default\n  count: 1\n  with:\n  - type: core\n"
+        f"    count: 1\ntask:\n  slot: default\n  count: {count}\n  transform:\n{steps}"
+        f"  scripts:\n  - name: a.sh\n    content: {json.dumps(script)}\n"
+    )

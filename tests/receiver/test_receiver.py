@@ -13,35 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec
+from conftest import HELLO, jobspec_cli, make_jobspec, one_core_jobspec
 
 from jobspec.receiver.service import Receiver
 from jobspec.receiver.spool import Spool
 
-TWO_SUBMITS = """\
-version: 1
-resources:
-- type: slot
-  label: default
-  count: 1
-  with:
-  - type: core
-    count: 1
-task:
-  slot: default
-  count: {total: 1}
-  transform:
-  - {step: write, filename: a.sh}
-  - {step: submit, filename: a.sh}
-  - {step: submit, filename: a.sh%s}
-  scripts:
-  - name: a.sh
-    content: "%s"
-"""
-
 
 def two_submits(wait: bool = False, script: str = "true") -> str:
-    return TWO_SUBMITS % (", wait: true" if wait else "", script)
+    second = "{step: submit, filename: a.sh, wait: true}" if wait else "{step: submit, filename: a.sh}"
+    return one_core_jobspec(["{step: write, filename: a.sh}", "{step: submit, filename: a.sh}", second], script)
 
 
 def outcomes(spool: Spool) -> dict[str, list[str]]:

@@ -11,29 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import one_core_jobspec
 
 from jobspec.receiver.spool import Spool
 
-TWO_SUBMITS = """\
-version: 1
-resources:
-- type: slot
-  label: default
-  count: 1
-  with:
-  - type: core
-    count: 1
-task:
-  slot: default
-  count: {total: 1}
-  transform:
-  - {step: write, filename: a.sh}
-  - {step: submit, filename: a.sh}
-  - {step: submit, filename: a.sh}
-  scripts:
-  - name: a.sh
-    content: "#!/bin/sh\\ntrue\\n"
-"""
+TWO_SUBMITS = one_core_jobspec(
+    ["{step: write, filename: a.sh}", "{step: submit, filename: a.sh}", "{step: submit, filename: a.sh}"],
+    "#!/bin/sh\ntrue\n",
+)
 
 
 def slurm_keys(prefixes: set[str]) -> dict[str, int]:
