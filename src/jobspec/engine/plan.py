@@ -18,6 +18,7 @@ from jobspec.document.model import Jobspec
 from jobspec.document.problems import Problem, did_you_mean, one_of
 from jobspec.engine.settings import CORE_SETTINGS, Setting, defaults
 from jobspec.steps.base import COMMON_FIELDS, StepBase
+from jobspec.steps.jobs import JOB_STEPS
 from jobspec.steps.paths import outside_reason, resolve_in_stage
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ class Plan:
     jobspec: Jobspec
     transformer: Transformer
     steps: list[PlannedStep] = field(default_factory=list)
-
-    @property
-    def job_steps(self) -> list[PlannedStep]:
-        return [p for p in self.steps if p.step.name in ("submit", "batch")]
 
 
 def plan(
@@ -198,7 +195,7 @@ def _after_problems(step: StepBase, named: Mapping[str, StepBase], path: tuple[s
                 path=(*path, "after"),
             )
         ]
-    if target.name not in ("submit", "batch"):
+    if target.name not in JOB_STEPS:
         return [
             Problem(f"'{after}' is a {target.name} step: after: names a submit or batch step", path=(*path, "after"))
         ]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from jobspec.engine.result import RunResult, StepRecord
 from jobspec.steps.base import StepBase, StepOutput
 from jobspec.steps.errors import StepError
+from jobspec.steps.jobs import JOB_STEPS
 from jobspec.steps.paths import outside_reason, resolve_in_stage
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from jobspec.transformers.base import Transformer
 
 NEW_STAGE = "<new temporary directory>"
-JOB_STEPS = ("submit", "batch")  # the steps that start jobs: never done twice in a journaled run
 
 
 class Reporter:

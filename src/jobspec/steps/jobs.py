@@ -16,6 +16,8 @@ from jobspec.steps.base import Field, StepBase, StepOutput
 if TYPE_CHECKING:
     from jobspec.engine.run import StepContext
 
+JOB_STEPS = ("submit", "batch")  # the steps that start jobs (never twice in a journaled run)
+
 _JOB_FIELDS: Mapping[str, Field] = {
     "watch": Field(bool, help="stream the job's output and wait for it to end"),
     "wait": Field(bool, help="wait for the job to end, without streaming"),
