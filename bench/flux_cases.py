@@ -2,7 +2,7 @@
 
     python bench/flux_cases.py            # inside a Flux instance, or starts flux start --test-size=4
 
-- `jobspec run` of the seed's hello-world example beside one `flux submit` of the
+- `jobspec run` of the original 0.0.12 hello-world example beside one `flux submit` of the
   same job (target: faster; and at most half the time of jobspec 0.0.12, timed too
   when JOBSPEC_SEED_BIN names a folder holding that version's `jobspec` command);
 - a jobspec with five submit steps beside five `flux submit` commands;
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from timing import BIN, ROOT, rate_row, side_by_side, time_command
 
-SEED_HELLO = ROOT.parent / "shared" / "seed" / "examples" / "hello-world-jobspec.yaml"
+ORIGINAL_HELLO = ROOT.parent / "shared" / "seed" / "examples" / "hello-world-jobspec.yaml"
 
 SMALL = """\
 version: 1
@@ -55,8 +55,8 @@ def small(submits: int) -> str:
 def by_hand(path: Path, stage: str) -> list[list[str]]:
     """The `flux submit` command of each job step of ``path``, as a user would type it."""
     from jobspec import load
-    from jobspec.steps.jobs import script_command
-    from jobspec.transformers.flux import commands
+    from jobspec.plugin import script_command
+    from jobspec.transformers.flux import command_lines
     from jobspec.transformers.flux.jobspec_v1 import submit_job
 
     js = load(path)
@@ -65,7 +65,7 @@ def by_hand(path: Path, stage: str) -> list[list[str]]:
         if step["step"] == "submit":
             name = step["filename"]
             command = script_command(f"{stage}/{name}", js.scripts[name]["content"])
-            argvs.append(commands.submit_argv(submit_job(js, command, stage=stage, filename=name)))
+            argvs.append(command_lines.submit_argv(submit_job(js, command, stage=stage, filename=name)))
     return argvs
 
 
@@ -87,20 +87,20 @@ def main() -> None:
         jobspec = [str(BIN / "jobspec"), "run", "-t", "flux"]
         quiet = {"env": env}
 
-        # 1. the seed's hello world
-        (hand,) = by_hand(SEED_HELLO, str(stage))
+        # 1. the original hello world
+        (hand,) = by_hand(ORIGINAL_HELLO, str(stage))
         side_by_side(
             "jobspec run hello-world-jobspec.yaml",
-            lambda: time_command([*jobspec, str(SEED_HELLO)], **quiet),
+            lambda: time_command([*jobspec, str(ORIGINAL_HELLO)], **quiet),
             lambda: time_command(hand, **quiet),
             "flux submit (same job)",
         )
-        seed_bin = os.environ.get("JOBSPEC_SEED_BIN")
-        if seed_bin:
+        original_bin = os.environ.get("JOBSPEC_SEED_BIN")
+        if original_bin:
             side_by_side(
                 "jobspec run hello-world-jobspec.yaml",
-                lambda: time_command([*jobspec, str(SEED_HELLO)], **quiet),
-                lambda: time_command([str(Path(seed_bin) / "jobspec"), "run", str(SEED_HELLO)], **quiet),
+                lambda: time_command([*jobspec, str(ORIGINAL_HELLO)], **quiet),
+                lambda: time_command([str(Path(original_bin) / "jobspec"), "run", str(ORIGINAL_HELLO)], **quiet),
                 "jobspec 0.0.12 run",
             )
         else:
@@ -138,8 +138,8 @@ def main() -> None:
         started = time.perf_counter()
         for _ in range(500):
             subprocess.run(one, check=True, stdout=subprocess.DEVNULL, env=env)
-        commands = 500 / (time.perf_counter() - started)
-        rate_row("500 jobspecs, FluxTransformer.run_many", library, "500 x flux submit", commands)
+        by_command = 500 / (time.perf_counter() - started)
+        rate_row("500 jobspecs, FluxTransformer.run_many", library, "500 x flux submit", by_command)
         print(f"(by hand: {shlex.join(one)[:120]}...)")
         subprocess.run([flux, "cancel", "--all", "--quiet"], env=env, check=False)
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec, project_examples, seed_examples
+from support import HELLO, jobspec_cli, make_jobspec, project_examples, seed_examples
 
 
 @pytest.mark.parametrize("example", seed_examples(), ids=lambda p: p.name)

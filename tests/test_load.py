@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import HELLO, make_jobspec
+from support import HELLO, make_jobspec
 
 from jobspec import JobspecError, load
 

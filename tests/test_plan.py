@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, make_jobspec
+from support import HELLO, make_jobspec
 
 from jobspec import JobspecError, plan
 from jobspec.transformers.local.transformer import LocalTransformer
@@ -131,8 +131,7 @@ def test_too_many_tasks_for_this_machine(tmp_path: Path) -> None:
 
 
 def test_step_tables_belong_to_each_transformer() -> None:
-    from jobspec.steps import EmptyStep
-    from jobspec.transformers.base import Transformer
+    from jobspec.plugin import EmptyStep, Transformer
 
     class Quiet(Transformer):
         name = "quiet"

@@ -6,15 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec
+from support import HELLO, jobspec_cli, make_jobspec
 
 from jobspec import JobspecError, get_transformer_registry
 from jobspec.transformers.registry import TransformerRegistry
 
 PLUGIN = """
-from jobspec.steps import EmptyStep, SetStep, WriterStep
-from jobspec.transformers.base import Transformer
-from jobspec.transformers.local.transformer import LocalSubmit
+from jobspec.plugin import EmptyStep, SetStep, Transformer, WriterStep
 
 
 class Transformer(Transformer):
@@ -24,7 +22,7 @@ class Transformer(Transformer):
 
 Transformer.register_step(WriterStep)
 Transformer.register_step(SetStep)
-Transformer.register_step(LocalSubmit)
+Transformer.register_step(EmptyStep, name="submit")
 Transformer.register_step(EmptyStep, name="stage")
 """
 

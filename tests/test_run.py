@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, make_jobspec
+from support import HELLO, make_jobspec
 
 from jobspec import run
 from jobspec.engine.run import Reporter

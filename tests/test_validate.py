@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import HELLO, make_jobspec, seed_examples
+from support import HELLO, make_jobspec, seed_examples
 
 from jobspec import JobspecError, load
 from jobspec.document.validate import schema, validate

@@ -16,6 +16,7 @@ __all__ = [
     "Problem",
     "RunResult",
     "__version__",
+    "check",
     "count_resources",
     "get_transformer_registry",
     "load",
@@ -31,21 +32,21 @@ _LAZY = {
     "count_resources": "jobspec.document.resources",
     "JobspecError": "jobspec.document.problems",
     "Problem": "jobspec.document.problems",
-    "plan": "jobspec.engine.plan",
-    "run": "jobspec.engine.run",
+    "plan": "jobspec.api",
+    "run": "jobspec.api",
+    "check": "jobspec.api",
     "RunResult": "jobspec.engine.result",
     "get_transformer_registry": "jobspec.transformers.registry",
 }
 
 if TYPE_CHECKING:
+    from jobspec.api import check, plan, run
     from jobspec.document.load import load
     from jobspec.document.model import Jobspec
     from jobspec.document.problems import JobspecError, Problem
     from jobspec.document.resources import count_resources
     from jobspec.document.validate import validate
-    from jobspec.engine.plan import plan
     from jobspec.engine.result import RunResult
-    from jobspec.engine.run import run
     from jobspec.transformers.registry import get_transformer_registry
 
 

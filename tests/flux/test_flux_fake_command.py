@@ -14,9 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import jobspec_cli, make_jobspec
-from fluxhelpers import FakeFlux
-from fluxoracles import PROJECT_EXAMPLES, SEED_EXAMPLES, errors, spec25_flux
+from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, FakeFlux, errors, spec25_flux
+from support import jobspec_cli, make_jobspec
 
 from jobspec import run
 from jobspec.engine.run import Reporter
@@ -53,8 +52,6 @@ task:
 {body}
 """
 
-pytest_plugins = ["fluxfixtures"]  # the fake_flux and fresh_clients fixtures
-
 
 def jobspec_text(body: str, how: str = "wait: true", nodes: int = 2) -> str:
     return SUBMIT.format(nodes=nodes, how=how, body="".join(f"      {line}\n" for line in body.splitlines()))
@@ -66,8 +63,8 @@ def quiet_run(path: Path | str) -> tuple[object, str]:
     return result, out.getvalue()
 
 
-def test_fake_flux_seed_and_project_examples_run_through_the_command_client(fake_flux: FakeFlux) -> None:
-    for path in [*SEED_EXAMPLES, *PROJECT_EXAMPLES]:
+def test_fake_flux_original_and_project_examples_run_through_the_command_client(fake_flux: FakeFlux) -> None:
+    for path in [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES]:
         if path.name == "hello-world-batch.yaml":
             continue  # its script runs `flux submit` inside the batch job: the stand-in has none
         result, _ = quiet_run(path)
@@ -102,6 +99,19 @@ def test_fake_flux_output_files_land_in_the_stage(fake_flux: FakeFlux, tmp_path:
     record = result.steps[-1]  # type: ignore[attr-defined]
     assert record.details["stdout"] == f"{result.stage}/flux-{jobids.decode(record.job_id)}.out"  # type: ignore[attr-defined]
     assert Path(record.details["stdout"]).read_text() == "to-the-file\nto-the-file\n"
+
+
+def test_fake_flux_waited_job_records_fluxs_result(fake_flux: FakeFlux, tmp_path: Path) -> None:
+    """The contract records state and exit code; Flux adds its own word for the outcome."""
+    result, _ = quiet_run(make_jobspec(tmp_path, jobspec_text("exit 0")))
+    assert result.ok, result.error  # type: ignore[attr-defined]
+    record = result.steps[-1]  # type: ignore[attr-defined]
+    assert (record.details["state"], record.details["exit_code"], record.details["result"]) == (
+        "completed",
+        0,
+        "COMPLETED",
+    )
+    assert record.details["interface"] == "command" and record.details["tasks"] == 2
 
 
 TWO_JOBS = (
@@ -220,7 +230,7 @@ def test_fake_flux_life_cycle_from_python(fake_flux: FakeFlux, tmp_path: Path) -
     assert flux.wait(job_id, timeout=5).state == "completed"
     assert flux.status("f" + job_id[1:]).job_id == job_id  # the ASCII form is read, the ƒ form given back
     assert flux.cancel(job_id).state == "completed"  # already done: cancel changes nothing
-    from jobspec.transformers.base import JobLookupError
+    from jobspec.plugin import JobLookupError
 
     for unknown in ("ƒ9999", "12345678", "not-an-id"):
         with pytest.raises(JobLookupError):
@@ -244,7 +254,7 @@ def test_fake_flux_life_cycle_from_the_command_line(fake_flux: FakeFlux, tmp_pat
 
 
 def test_fake_flux_find_job_by_submit_key(fake_flux: FakeFlux, tmp_path: Path) -> None:
-    from fluxoracles import document, slot
+    from flux_support import document, slot
 
     from jobspec.transformers.flux.jobspec_v1 import submit_job, to_jobspec
 

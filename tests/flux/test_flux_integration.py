@@ -1,4 +1,4 @@
-"""On a real Flux: ``flux start --test-size=4``, every seed and project example through both
+"""On a real Flux: ``flux start --test-size=4``, every original (0.0.12) and project example through both
 paths (the Python bindings and the flux command), job ids, exit codes, streamed output,
 a staged file on every rank with ``sharedfs: false``, a dependency chain, a rejected
 job, the command line, and the by-hand ``flux submit`` checked by Flux itself.
@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import jobspec_cli, make_jobspec
-from fluxoracles import PROJECT_EXAMPLES, SEED_EXAMPLES, job_of_step, jobs_of
+from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, job_of_step, jobs_of
+from support import jobspec_cli, make_jobspec
 
 from jobspec import load
 from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
-from jobspec.transformers.base import JobLookupError
+from jobspec.plugin import JobLookupError
 from jobspec.transformers.flux import client as flux_client
-from jobspec.transformers.flux import commands, jobids
+from jobspec.transformers.flux import command_lines, jobids
 from jobspec.transformers.flux import transformer as flux_transformer
 from jobspec.transformers.flux.jobspec_v1 import to_jobspec
 from jobspec.transformers.flux.transformer import FluxTransformer
@@ -155,7 +155,7 @@ def needs_cores(instance: dict[str, Any], path: Path) -> None:
         pytest.skip(f"{path.name} asks for more cores a node than this host has ({instance['cores']})")
 
 
-@pytest.mark.parametrize("path", [*SEED_EXAMPLES, *PROJECT_EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES], ids=lambda p: p.name)
 def test_every_example_runs_on_flux(path: Path, interface: str, instance: dict[str, Any]) -> None:
     needs_cores(instance, path)
     result, out = quiet(path)
@@ -281,7 +281,7 @@ def test_rejected_job_shows_fluxs_message(interface: str, tmp_path: Path) -> Non
 def test_bindings_and_command_submit_the_same_jobspec(instance: dict[str, Any], tmp_path: Path) -> None:
     if instance["bindings"] is None:
         pytest.skip("flux-core's Python bindings do not import in this Python")
-    path = SEED_EXAMPLES[-1]
+    path = ORIGINAL_EXAMPLES[-1]
     (_, _, job) = next(jobs_of(load(path)))
     spec = to_jobspec(job, dict(os.environ))
     ids = [flux_client.connect(name).submit(spec) for name in ("bindings", "command")]
@@ -297,7 +297,7 @@ def test_bindings_and_command_submit_the_same_jobspec(instance: dict[str, Any], 
     assert seen[0] == seen[1]
 
 
-@pytest.mark.parametrize("path", [*SEED_EXAMPLES, *PROJECT_EXAMPLES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES], ids=lambda p: p.name)
 def test_by_hand_command_is_the_job_flux_builds(path: Path, instance: dict[str, Any], tmp_path: Path) -> None:
     """Flux itself (flux submit/batch --dry-run) as the oracle for our by-hand argv."""
     assert FLUX is not None
@@ -306,7 +306,7 @@ def test_by_hand_command_is_the_job_flux_builds(path: Path, instance: dict[str, 
         if options["step"] not in ("submit", "batch"):
             continue
         job = job_of_step(js, options, stage=str(tmp_path))
-        argv = commands.by_hand(job)
+        argv = command_lines.by_hand(job)
         if job.kind == "batch":
             assert job.script_path is not None
             Path(job.script_path).parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fluxoracles import (
+from flux_support import (
     PARENT_ID,
     STAGE,
     document,
@@ -35,7 +35,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobspec import load
-from jobspec.document.flux import validate_flux
 from jobspec.document.model import Jobspec
 from jobspec.document.resources import count_resources
 from jobspec.transformers.flux.jobspec_v1 import (
@@ -50,6 +49,7 @@ from jobspec.transformers.flux.jobspec_v1 import (
     to_jobspec,
     v1_problems,
 )
+from jobspec.transformers.flux.rfc25 import validate_flux
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/user", "LC_ALL": "en_US.UTF-8"}
 
@@ -256,10 +256,10 @@ def test_every_example_builds_valid_flux_jobspecs(path: Path) -> None:
             assert "dependencies" not in system
 
 
-def test_seed_hello_world_is_what_flux_submit_would_ask_for() -> None:
-    """The seed's example, resource by resource (RFC 25 use case 1.1's shape)."""
-    seed = next(p for p in example_jobspecs() if p.name == "hello-world-jobspec.yaml")
-    js = load(seed)
+def test_original_hello_world_is_what_flux_submit_would_ask_for() -> None:
+    """The original 0.0.12 hello-world example, resource by resource (RFC 25 use case 1.1's shape)."""
+    original = next(p for p in example_jobspecs() if p.name == "hello-world-jobspec.yaml")
+    js = load(original)
     (_, _, job) = next(jobs_of(js))
     spec = to_jobspec(job)
     assert spec["resources"] == [
@@ -297,7 +297,7 @@ def test_spec26_schema_differs_from_the_rfc_text_only_in_type_and_scope() -> Non
 
 
 def _spec26_raw() -> dict[str, Any]:
-    from fluxoracles import RFC
+    from flux_support import RFC
 
     data: dict[str, Any] = json.loads((RFC / "spec_26" / "schema.json").read_text())
     return data

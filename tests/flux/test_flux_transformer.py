@@ -11,19 +11,17 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec
-from fluxoracles import SEED_EXAMPLES, errors, spec25_flux
+from flux_support import ORIGINAL_EXAMPLES, errors, spec25_flux
+from support import HELLO, jobspec_cli, make_jobspec
 
 from jobspec.document.problems import JobspecError
 from jobspec.engine.plan import plan
 from jobspec.engine.run import Reporter, execute
-from jobspec.transformers.base import TransformerUnavailable
+from jobspec.plugin import TransformerUnavailable
 from jobspec.transformers.flux import client as flux_client
 from jobspec.transformers.flux import transformer as flux_transformer
 from jobspec.transformers.flux.transformer import NOT_IN_INSTANCE, FluxTransformer
 from jobspec.transformers.registry import get_transformer_registry
-
-pytest_plugins = ["fluxfixtures"]  # the fake_flux and fresh_clients fixtures
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def test_not_in_an_instance_says_so_in_one_line_and_writes_nothing(no_flux: dict
 
 
 def test_not_in_an_instance_from_python(no_flux: dict[str, str]) -> None:
-    the_plan = plan(SEED_EXAMPLES[0], FluxTransformer())  # planning and dry runs work anywhere
+    the_plan = plan(ORIGINAL_EXAMPLES[0], FluxTransformer())  # planning and dry runs work anywhere
     assert execute(the_plan, dry_run=True, reporter=Reporter(stream=io.StringIO(), color=False)).ok
     with pytest.raises(TransformerUnavailable) as caught:
         execute(the_plan)
@@ -76,7 +74,7 @@ def test_flux_uri_without_bindings_or_command(monkeypatch: pytest.MonkeyPatch) -
     ok, why = FluxTransformer.available()
     assert not ok and "neither flux-core's Python bindings nor the flux command" in why
     with pytest.raises(TransformerUnavailable, match="neither"):
-        execute(plan(SEED_EXAMPLES[0], FluxTransformer()))
+        execute(plan(ORIGINAL_EXAMPLES[0], FluxTransformer()))
 
 
 def test_available_inside_an_instance(in_instance: None) -> None:
@@ -92,7 +90,7 @@ def test_a_system_instance_socket_counts(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert flux_client.instance_uri() == f"local://{socket}"
 
 
-@pytest.mark.parametrize("path", SEED_EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ORIGINAL_EXAMPLES, ids=lambda p: p.name)
 def test_dry_run_shows_the_flux_jobspec_and_the_command(in_instance: None, path: Path) -> None:
     from io import StringIO
 
@@ -121,7 +119,7 @@ def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) ->
     env["PATH"] = f"{fake}{os.pathsep}{env.get('PATH', '')}"
     if flux_client.bindings_present():
         pytest.skip("flux-core's bindings import here")
-    done = jobspec_cli("run", "--dry-run", "-t", "flux", str(SEED_EXAMPLES[-1]), env=env)
+    done = jobspec_cli("run", "--dry-run", "-t", "flux", str(ORIGINAL_EXAMPLES[-1]), env=env)
     assert done.returncode == 0, done.stderr
     assert (
         '"slot": "hello-world"' in done.stdout and "flux submit --nodes=4 --ntasks=4 --cores-per-task=4" in done.stdout
@@ -190,3 +188,44 @@ def test_interface_choice(monkeypatch: pytest.MonkeyPatch, fresh_clients: None) 
     client = flux_client.connect("command")
     assert client.name == "command" and client.flux_command == "/opt/flux/bin/flux"
     assert flux_client.connect("command") is client  # made once per process
+
+
+def test_affinity_only_inside_a_reachable_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chosen first (30) inside an instance it can reach; otherwise only when named (0)."""
+    monkeypatch.setattr(flux_client, "SYSTEM_SOCKETS", ())
+    monkeypatch.delenv("FLUX_URI", raising=False)
+    assert FluxTransformer.affinity() == 0
+    monkeypatch.setenv("FLUX_URI", "local:///nonexistent/broker")
+    monkeypatch.setattr(flux_transformer, "bindings_present", lambda: False)
+    monkeypatch.setattr(flux_transformer, "command_path", lambda: None)
+    assert FluxTransformer.affinity() == 0  # an instance, but no way to talk to it
+    monkeypatch.setattr(flux_transformer, "command_path", lambda: "/usr/bin/flux")
+    assert FluxTransformer.affinity() == 30
+
+
+def test_options_are_typed() -> None:
+    assert FluxTransformer().options.interface is None
+    assert FluxTransformer(interface="command").options.interface == "command"
+    with pytest.raises(TypeError, match="takes no option partition"):
+        FluxTransformer(partition="debug")
+
+
+def test_flux_errors_are_transformer_errors() -> None:
+    from jobspec.plugin import TransformerError
+
+    assert issubclass(flux_client.FluxError, TransformerError)
+    assert issubclass(flux_client.JobNotFound, TransformerError)
+
+
+def test_native_format_is_rfc25(shared: Path) -> None:
+    import yaml
+
+    from jobspec import load
+
+    flux = FluxTransformer()
+    assert flux.native_format is not None and "RFC 25" in flux.native_format
+    example = shared / "flux-rfc" / "spec_25" / "use_case_1.1.yaml"
+    assert flux.native_problems(load(example, check=False)) == []
+    broken = yaml.safe_load(example.read_text())
+    broken["version"] = 2
+    assert [p.message for p in flux.native_problems(load(broken, check=False))] == ["version must be 1"]

@@ -21,20 +21,13 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_support import (
-    EXPECTED,
-    PROJECT_EXAMPLES,
-    SEED_EXAMPLES,
-    Emulator,
-    FakeKubelet,
-    api_server_problems,
-    write_kubeconfig,
-)
+from k8s_cluster import Emulator, FakeKubelet, write_kubeconfig
+from k8s_support import EXPECTED, PROJECT_EXAMPLES, SEED_EXAMPLES, api_server_problems
 
 from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
-from jobspec.transformers.base import JobLookupError
-from jobspec.transformers.kubernetes import client as kube_client
+from jobspec.plugin import JobLookupError
+from jobspec.transformers.kubernetes import follow as kube_follow
 from jobspec.transformers.kubernetes.transformer import KubernetesTransformer
 
 pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'jobspec[kubernetes]')")
@@ -77,7 +70,7 @@ def emulator() -> Iterator[Emulator]:
 def cluster(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", emulator.url, TOKEN, NAMESPACE)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.setattr(kube_client, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(kube_follow, "POLL_SECONDS", 0.05)
     with FakeKubelet(emulator, NAMESPACE) as kubelet:
         yield Cluster(emulator, kubelet, kubeconfig)
 
@@ -213,7 +206,7 @@ def test_after_a_failed_job_the_later_one_is_not_created(cluster: Cluster) -> No
 
 
 def test_a_file_written_after_the_first_job_reaches_the_second(cluster: Cluster) -> None:
-    """The seed's flux-receive example: install.sh, a Job, then job.sh and another Job;
+    """The original 0.0.12 flux-receive example: install.sh, a Job, then job.sh and another Job;
     the ConfigMap is created, then replaced with both files."""
     path = next(p for p in SEED_EXAMPLES if p.name == "flux-receive-jobspec.yaml")
     result = run(path)
@@ -345,7 +338,7 @@ def test_a_bearer_token_from_the_environment_is_sent_and_never_shown(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
     monkeypatch.setenv("MY_K8S_TOKEN", secret)
-    monkeypatch.setattr(kube_client, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(kube_follow, "POLL_SECONDS", 0.05)
     data = yaml.safe_load(HELLO.read_text())
     data["task"]["transform"][:0] = [
         {"step": "set", "key": "kubernetes.namespace", "value": NAMESPACE},

@@ -4,8 +4,8 @@ KUBECONFIG is set and its server answers. Each run's Jobs and ConfigMap are dele
 afterwards (by their ``jobspec/run`` label).
 
 Set JOBSPEC_K8S_TIMEOUT (seconds, default 600) for slow clusters. The examples ask for
-what they say (the seed's: 4 pods of 4 cpus; their batch: one pod of 16): a cluster
-that cannot fit them leaves the pods unschedulable, and the test says so.
+what they say (the original 0.0.12 ones: 4 pods of 4 cpus; their batch: one pod of
+16): a cluster that cannot fit them leaves the pods unschedulable, and the test says so.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from k8s_support import EXPECTED, PROJECT_EXAMPLES, SEED_EXAMPLES
 
 from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
-from jobspec.transformers.base import JobLookupError
+from jobspec.plugin import JobLookupError
 from jobspec.transformers.kubernetes.manifests import LABEL_RUN
 from jobspec.transformers.kubernetes.transformer import KubernetesTransformer
 

@@ -1,8 +1,8 @@
 """The Kubernetes transformer's translation, proven without a server: for a table of
-resource shapes, attributes and steps (every seed and project example among them) the
-manifests pass the published OpenAPI schemas of a pinned Kubernetes version strictly
-(kubernetes-validate) and the rules the API server adds on top (k8s_support), and say
-what the jobspec asked for."""
+resource shapes, attributes and steps (every example among them, the original 0.0.12
+ones and the project's) the manifests pass the published OpenAPI schemas of a pinned
+Kubernetes version strictly (kubernetes-validate) and the rules the API server adds
+on top (k8s_support), and say what the jobspec asked for."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import yaml
 from k8s_support import (
     PINNED_KUBERNETES,
     PROJECT_EXAMPLES,
-    ROOT,
     SEED_EXAMPLES,
     api_server_problems,
     container_view,
@@ -27,6 +26,7 @@ from k8s_support import (
     iter_jobs,
     schema_problems,
 )
+from support import ROOT
 
 from jobspec.document.problems import JobspecError
 from jobspec.engine.run import Reporter
@@ -385,8 +385,9 @@ def test_config_map_keys_are_one_to_one() -> None:
 
 
 def test_a_file_added_after_a_job_grows_the_config_map() -> None:
-    """The seed's flux-receive example writes job.sh after the first submit: the first
-    Job mounts install.sh only; the ConfigMap is applied again with both before the second."""
+    """The original 0.0.12 flux-receive example writes job.sh after the first submit: the
+    first Job mounts install.sh only; the ConfigMap is applied again with both before
+    the second."""
     path = next(p for p in SEED_EXAMPLES if p.name == "flux-receive-jobspec.yaml")
     documents = documents_of(path)
     assert [d["kind"] for d in documents] == ["ConfigMap", "Job", "ConfigMap", "Job"]
@@ -551,8 +552,8 @@ def test_unknown_steps_name_the_known_ones() -> None:
 
 
 def test_job_ids() -> None:
-    from jobspec.transformers.base import JobLookupError
-    from jobspec.transformers.kubernetes.transformer import parse_job_id
+    from jobspec.plugin import JobLookupError
+    from jobspec.transformers.kubernetes.ids import parse_job_id
 
     owns = KubernetesTransformer.owns_job_id
     assert owns("k8s:default/hello-k3x9q-2") and owns("k8s:team-a/x")
@@ -564,7 +565,7 @@ def test_job_ids() -> None:
 
 
 def test_job_outcomes() -> None:
-    from jobspec.transformers.kubernetes.client import job_outcome
+    from jobspec.transformers.kubernetes.outcome import job_outcome
 
     def job(conditions: list[dict[str, str]], **status: Any) -> dict[str, Any]:
         return {"spec": {"completions": 2, "activeDeadlineSeconds": 60}, "status": {"conditions": conditions, **status}}
@@ -680,7 +681,7 @@ def test_without_the_client_a_run_says_what_to_install(tmp_path: Path) -> None:
 
 
 def test_without_credentials_nothing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobspec.transformers.base import TransformerUnavailable
+    from jobspec.plugin import TransformerUnavailable
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -13,15 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec, one_core_jobspec
+from support import HELLO, jobspec_cli, make_jobspec, one_core_jobspec
 
 from jobspec.receiver.service import Receiver
 from jobspec.receiver.spool import Spool
 
 
 def two_submits(wait: bool = False, script: str = "true") -> str:
-    second = "{step: submit, filename: a.sh, wait: true}" if wait else "{step: submit, filename: a.sh}"
-    return one_core_jobspec(["{step: write, filename: a.sh}", "{step: submit, filename: a.sh}", second], script)
+    second = {"step": "submit", "filename": "a.sh", **({"wait": True} if wait else {})}
+    return one_core_jobspec(
+        [{"step": "write", "filename": "a.sh"}, {"step": "submit", "filename": "a.sh"}, second], script
+    )
 
 
 def outcomes(spool: Spool) -> dict[str, list[str]]:

@@ -11,12 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import one_core_jobspec
+from support import one_core_jobspec
 
 from jobspec.receiver.spool import Spool
 
 TWO_SUBMITS = one_core_jobspec(
-    ["{step: write, filename: a.sh}", "{step: submit, filename: a.sh}", "{step: submit, filename: a.sh}"],
+    [
+        {"step": "write", "filename": "a.sh"},
+        {"step": "submit", "filename": "a.sh"},
+        {"step": "submit", "filename": "a.sh"},
+    ],
     "#!/bin/sh\ntrue\n",
 )
 

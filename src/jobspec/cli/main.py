@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jobspec.transformers.base import JobStatus, Transformer
+    from jobspec.plugin.status import JobStatus
+    from jobspec.plugin.transformer import Transformer
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "plan and run the steps of a jobspec")
     run.add_argument("file", metavar="FILE", help="a jobspec (YAML or JSON; - for standard input)")
-    run.add_argument("-t", "--transformer", metavar="NAME", help="flux, slurm, local, kubernetes or a plugin")
+    run.add_argument("-t", "--transformer", metavar="NAME", help="a transformer (jobspec transformers lists them)")
     run.add_argument(
         "--dry-run", action="store_true", help="print the plan and what would be written or run; change nothing"
     )
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", metavar="FILE", nargs="+")
     validate.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer's own")
     validate.add_argument(
-        "--flux", action="store_true", help="check a plain Flux jobspec (RFC 25 version 1) as Flux does"
+        "--native",
+        action="store_true",
+        help="check a plain jobspec in the -t transformer's own format (-t flux: RFC 25 version 1, as Flux does)",
     )
     validate.add_argument("--json", action="store_true", help="print the problems as JSON")
 
@@ -144,7 +147,7 @@ def _read(file: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
-    from jobspec.transformers.base import TransformerUnavailable
+    from jobspec.plugin.errors import TransformerUnavailable
     from jobspec.transformers.registry import get_transformer_registry
 
     cls, why = get_transformer_registry().choose(args.transformer)
@@ -181,22 +184,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import json
 
+    from jobspec.api import check, transformer_for
     from jobspec.document.load import load
     from jobspec.document.problems import JobspecError, Problem
 
+    transformer = transformer_for(args.transformer) if args.transformer else None
+    if args.native and transformer is None:
+        raise JobspecError(Problem("--native checks a transformer's own format: name it with -t"))
+    if args.native and transformer is not None and transformer.native_format is None:
+        raise JobspecError(Problem(f"transformer {transformer.name} has no jobspec format of its own to check"))
     report: dict[str, list[dict[str, Any]]] = {}
     bad = 0
     for file in args.files:
         problems: list[Problem] = []
         try:
-            if args.flux:
-                from jobspec.document.flux import validate_flux
-
-                problems = validate_flux(load(_read(file), check=False))
+            if args.native and transformer is not None:
+                problems = transformer.native_problems(load(_read(file), check=False))
             else:
-                from jobspec.engine.plan import check
-
-                problems = check(load(_read(file)), args.transformer)
+                problems = check(load(_read(file)), transformer)
         except JobspecError as e:
             problems = list(e.problems)
         report[file] = [p.to_dict() for p in problems]
@@ -206,7 +211,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 for p in problems:
                     print(p, file=sys.stderr)
         elif not args.json:
-            print(f"{file}: valid" + (" Flux jobspec (version 1)" if args.flux else ""))
+            print(f"{file}: valid" + (f" {transformer.native_format}" if args.native and transformer else ""))
     if args.json:
         print(json.dumps(report, indent=2))
     return EXIT_BAD_INPUT if bad else EXIT_OK
@@ -254,8 +259,8 @@ def cmd_transformers(args: argparse.Namespace) -> int:
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """Validate every file first: enqueue all of them, or none."""
+    from jobspec.api import check, transformer_for
     from jobspec.document.problems import JobspecError, Problem
-    from jobspec.engine.plan import check
     from jobspec.receiver.spool import Spool
 
     problems: list[Problem] = []
@@ -267,7 +272,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as e:
             problems.append(Problem(f"cannot read: {getattr(e, 'strerror', None) or e}", source=file))
             continue
-        problems += check(file, args.transformer)
+        problems += check(file, transformer_for(args.transformer) if args.transformer else None)
     if problems:
         raise JobspecError(problems)
     spool = Spool(args.spool)
@@ -306,23 +311,16 @@ def cmd_spool_status(args: argparse.Namespace) -> int:
 
 
 def _owner(job_id: str, name: str | None) -> Transformer:
-    from jobspec.document.problems import JobspecError, Problem
-    from jobspec.transformers.registry import BUILTIN, get_transformer_registry
+    from jobspec.transformers.registry import get_transformer_registry
 
     registry = get_transformer_registry()
-    if name:
-        return registry.get_plugin(name)()
-    for candidate in BUILTIN:
-        cls = registry.get_plugin(candidate)
-        if cls.owns_job_id(job_id):
-            return cls()
-    raise JobspecError(Problem(f"cannot tell whose job '{job_id}' is: name its transformer with -t"))
+    return registry.get_plugin(name)() if name else registry.owner(job_id)()
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     import json
 
-    from jobspec.transformers.base import JobLookupError
+    from jobspec.plugin.errors import JobLookupError
 
     statuses: list[JobStatus] = []
     code = EXIT_OK

@@ -1,7 +1,7 @@
 """The jobspec as the engine sees it: a thin, read-only view over the loaded data.
 
 The data stays a plain dict (what the user wrote, JSON-ready); this class only
-names the parts, and accepts both the seed's ``task:`` and RFC 25's ``tasks: [..]``.
+names the parts, and accepts both the single ``task:`` of jobspec 0.0.12 and RFC 25's ``tasks: [..]``.
 """
 
 from __future__ import annotations

@@ -16,20 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from jobspec.document.model import Jobspec
 from jobspec.document.problems import Problem, did_you_mean, one_of
-from jobspec.engine.settings import CORE_SETTINGS, Setting, defaults
-from jobspec.steps.base import COMMON_FIELDS, StepBase
-from jobspec.steps.jobs import JOB_STEPS
-from jobspec.steps.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.jobs import JOB_STEPS
+from jobspec.plugin.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.settings import CORE_SETTINGS, Setting, defaults
+from jobspec.plugin.steps import COMMON_FIELDS, PlannedStep, StepBase
 
 if TYPE_CHECKING:
-    from jobspec.transformers.base import Transformer
-
-
-@dataclass
-class PlannedStep:
-    index: int
-    step: StepBase
-    settings: Mapping[str, Any]  # in force when this step runs
+    from jobspec.plugin.transformer import Transformer
 
 
 @dataclass
@@ -39,23 +32,15 @@ class Plan:
     steps: list[PlannedStep] = field(default_factory=list)
 
 
-def plan(
-    source: Jobspec | str | os.PathLike[str] | dict[str, Any],
-    transformer: Transformer | str | None = None,
-) -> Plan:
+def plan(source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: Transformer) -> Plan:
     """Load (if needed), validate and plan ``source`` for ``transformer``.
 
     Raises `JobspecError` with every problem found; changes nothing.
     """
     from jobspec.document.load import load
     from jobspec.document.validate import finish
-    from jobspec.transformers.base import Transformer
 
     jobspec = load(source)
-    if not isinstance(transformer, Transformer):
-        from jobspec.transformers.registry import get_transformer_registry
-
-        transformer = get_transformer_registry().choose(transformer)[0]()
     steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
     problems += transformer.check_plan(jobspec, steps)
     finish(jobspec, problems, raise_error=True)
@@ -218,7 +203,9 @@ def _symlink_problems(step: StepBase, settings: Mapping[str, Any], path: tuple[s
     return problems
 
 
-def check(source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: str | None = None) -> list[Problem]:
+def check(
+    source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: Transformer | None = None
+) -> list[Problem]:
     """Every problem with a jobspec and its steps, without running anything.
 
     Without ``transformer`` the steps are checked against the core steps
@@ -233,13 +220,10 @@ def check(source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer
     except JobspecError as e:
         return list(e.problems)
     if transformer is None:
-        from jobspec.steps import CORE_STEPS
+        from jobspec.plugin.core_steps import CORE_STEPS
 
         problems = check_steps(jobspec, CORE_STEPS)[1]
     else:
-        from jobspec.transformers.registry import get_transformer_registry
-
-        instance = get_transformer_registry().get_plugin(transformer)()
-        steps, problems = check_steps(jobspec, instance.steps, instance.setting_table(), instance.name)
-        problems += instance.check_plan(jobspec, steps)
+        steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
+        problems += transformer.check_plan(jobspec, steps)
     return finish(jobspec, problems, raise_error=False)

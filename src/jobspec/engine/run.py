@@ -6,28 +6,25 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.engine.result import RunResult, StepRecord
-from jobspec.steps.base import StepBase, StepOutput
-from jobspec.steps.errors import StepError
-from jobspec.steps.jobs import JOB_STEPS
-from jobspec.steps.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.context import RunState, StepContext
+from jobspec.plugin.errors import StepError
+from jobspec.plugin.jobs import JOB_STEPS
+from jobspec.plugin.steps import StepBase, StepOutput
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.engine.journal import Journal
     from jobspec.engine.plan import Plan
-    from jobspec.transformers.base import Transformer
-
-NEW_STAGE = "<new temporary directory>"
+    from jobspec.plugin.transformer import Transformer
 
 
 class Reporter:
-    """Prints the seed's step lines (``=> step submit ƒ2ab OK``); colour only on a terminal."""
+    """Prints one line per step (``=> step submit ƒ2ab OK``); colour only on a terminal."""
 
     def __init__(self, stream: TextIO | None = None, output: TextIO | None = None, color: bool | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -56,85 +53,6 @@ class Reporter:
         print(f"{head}: {text}", file=self.stream, flush=True)
 
 
-@dataclass
-class RunState:
-    """What the steps of one run share: the temporary stage, outputs of named steps."""
-
-    dry_run: bool = False
-    temp_stage: Path | None = None
-    outputs: dict[str, StepOutput] = field(default_factory=dict)
-    secrets: dict[str, Any] = field(default_factory=dict)  # e.g. tokens from auth; never reported
-    journal: Journal | None = None
-    # True while the next job step might have been submitted by an attempt cut short
-    look_up_next_job: bool = False
-
-
-@dataclass
-class StepContext:
-    """What a running step sees: the jobspec, its transformer, the settings in force."""
-
-    jobspec: Jobspec
-    transformer: Transformer
-    settings: Mapping[str, Any]
-    state: RunState
-    reporter: Reporter
-    index: int = 0  # the step's place in the transform list
-
-    @property
-    def dry_run(self) -> bool:
-        return self.state.dry_run
-
-    @property
-    def submit_key(self) -> str | None:
-        """A key unique to (run, step) for the transformer to record with the job it
-        submits, so a resumed run finds the job instead of submitting it again.
-        None outside journaled runs (the receiver's)."""
-        journal = self.state.journal
-        return journal.key(self.index) if journal is not None else None
-
-    @property
-    def stage(self) -> Path:
-        """The staging directory, made on first use (the `stage` setting, or a new temp dir)."""
-        configured = self.settings.get("stage")
-        if configured is not None:
-            path = Path(configured).expanduser().absolute()
-            if not self.dry_run:
-                path.mkdir(parents=True, exist_ok=True)
-            return path
-        if self.state.temp_stage is None:
-            if self.dry_run:
-                return Path(NEW_STAGE)
-            self.state.temp_stage = Path(tempfile.mkdtemp(prefix="jobspec-"))
-        return self.state.temp_stage
-
-    def stage_path(self, relative: str) -> Path:
-        """``relative`` inside the staging directory; StepError if it would lead out."""
-        stage = self.stage
-        if self.dry_run and not stage.is_dir():  # nothing on disk to follow yet
-            reason = outside_reason(relative)
-            if reason:
-                raise StepError(reason)
-            return stage / relative
-        try:
-            return resolve_in_stage(stage, relative)
-        except ValueError as e:
-            raise StepError(str(e)) from None
-
-    def describe_path(self, relative: str) -> str:
-        return str(self.stage / relative) if relative != "." else str(self.stage)
-
-    def job_id(self, step_name: str) -> str:
-        """The job id an earlier named step produced (for ``after:``)."""
-        output = self.state.outputs.get(step_name)
-        if output is None or output.job_id is None:
-            raise StepError(f"step '{step_name}' produced no job id to wait for")
-        return output.job_id
-
-    @property
-    def output(self) -> TextIO:
-        return self.reporter.output
-
-
 def execute(
     plan: Plan,
     reporter: Reporter | None = None,
@@ -151,7 +69,11 @@ def execute(
     reporter = reporter or Reporter()
     if not dry_run:
         plan.transformer.ensure_ready()  # before anything is written
-    state = RunState(dry_run=dry_run, journal=journal, look_up_next_job=journal is not None and journal.resumed)
+    state = RunState(
+        dry_run=dry_run,
+        key_prefix=journal.key_prefix if journal is not None else None,
+        look_up_next_job=journal is not None and journal.resumed,
+    )
     if journal is not None and not dry_run:
         stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
         state.temp_stage = Path(stage)
@@ -161,7 +83,9 @@ def execute(
         if should_stop is not None and should_stop():
             result.interrupted = True
             break
-        ctx = StepContext(plan.jobspec, plan.transformer, planned.settings, state, reporter, planned.index)
+        ctx = StepContext(
+            plan.jobspec, plan.transformer, planned.settings, state, reporter.output, reporter.note, planned.index
+        )
         step = planned.step
         if dry_run:
             record.status = "planned"
@@ -238,13 +162,13 @@ def _adopt_job(step: StepBase, ctx: StepContext) -> StepOutput | None:
 
 def run(
     source: Jobspec | str | os.PathLike[str] | dict[str, Any],
-    transformer: Transformer | str | None = None,
+    transformer: Transformer,
     *,
     dry_run: bool = False,
     reporter: Reporter | None = None,
 ) -> RunResult:
-    """Load, validate, plan and run a jobspec. Bad input raises `JobspecError`;
-    a failing step is reported in the result (``result.ok`` is False)."""
-    from jobspec.engine.plan import plan as make_plan
+    """Load, validate, plan and run a jobspec with ``transformer``. Bad input raises
+    `JobspecError`; a failing step is reported in the result (``result.ok`` is False)."""
+    from jobspec.engine.plan import plan
 
-    return execute(make_plan(source, transformer), reporter=reporter, dry_run=dry_run)
+    return execute(plan(source, transformer), reporter=reporter, dry_run=dry_run)

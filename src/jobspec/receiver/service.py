@@ -24,8 +24,9 @@ from typing import Any, TextIO
 
 from jobspec.document.problems import JobspecError
 from jobspec.engine.run import Reporter
+from jobspec.plugin.errors import TransformerUnavailable
+from jobspec.plugin.transformer import Transformer
 from jobspec.receiver.spool import Claim, Spool
-from jobspec.transformers.base import Transformer, TransformerUnavailable
 
 log = logging.getLogger("jobspec.receiver")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from jobspec.document.problems import JobspecError, Problem, did_you_mean, one_of
 
 if TYPE_CHECKING:
-    from jobspec.transformers.base import Transformer
+    from jobspec.plugin.transformer import Transformer
 
 ENTRY_POINT_GROUP = "jobspec.transformers"
 MODULE_PREFIX = "jobspec_"
@@ -28,9 +28,6 @@ BUILTIN: dict[str, str] = {
     "kubernetes": "jobspec.transformers.kubernetes.transformer:KubernetesTransformer",
 }
 
-# With no -t and no JOBSPEC_TRANSFORMER, the first of these that can run here.
-AUTO_ORDER = ("flux", "slurm", "local")
-
 
 @dataclass
 class Entry:
@@ -39,7 +36,7 @@ class Entry:
     origin: str  # builtin, module, entry point
 
     def load(self) -> type[Transformer]:
-        from jobspec.transformers.base import Transformer
+        from jobspec.plugin.transformer import Transformer
 
         module_name, _, attr = self.target.partition(":")
         try:
@@ -109,32 +106,51 @@ class TransformerRegistry:
             self._classes[name] = self.entry(name).load()
         return self._classes[name]
 
+    def loaded(self) -> list[type[Transformer]]:
+        """Every transformer that loads, plugins included; one that fails to load is left out
+        (it is reported when asked for by name)."""
+        found = []
+        for name in self.names():
+            try:
+                found.append(self.get_plugin(name))
+            except JobspecError:
+                continue
+        return found
+
     def choose(self, name: str | None = None) -> tuple[type[Transformer], str]:
         """The transformer to use and why: ``name``, else $JOBSPEC_TRANSFORMER, else the
-        first of flux, slurm, local that can run here."""
+        available transformer with the highest `Transformer.affinity` (plugins included)."""
         if name:
             return self.get_plugin(name), "chosen with -t"
         env = os.environ.get("JOBSPEC_TRANSFORMER")
         if env:
             return self.get_plugin(env), "from JOBSPEC_TRANSFORMER"
-        for candidate in AUTO_ORDER:
-            if candidate not in self._entries:
-                continue
-            try:
-                cls = self.get_plugin(candidate)
-            except JobspecError:
-                continue  # a broken optional transformer must not stop the fallback to local
+        ranked = sorted(((cls.affinity(), cls) for cls in self.loaded()), key=lambda pair: pair[0], reverse=True)
+        for affinity, cls in ranked:
+            if affinity <= 0:
+                break
             ok, why = cls.available()
             if ok:
                 return cls, why
-        return self.get_plugin("local"), "no cluster found here"
+        known = one_of([cls.name for cls in self.loaded()])
+        raise JobspecError(Problem(f"no transformer offers itself here: name one with -t ({known})"))
+
+    def owner(self, job_id: str) -> type[Transformer]:
+        """The transformer whose job ids look like ``job_id``, asking every one that loads."""
+        owners = [cls for cls in self.loaded() if cls.owns_job_id(job_id)]
+        if len(owners) == 1:
+            return owners[0]
+        if owners:
+            names = " and ".join(cls.name for cls in owners)
+            raise JobspecError(Problem(f"job id '{job_id}' could be {names}'s: name its transformer with -t"))
+        raise JobspecError(Problem(f"cannot tell whose job '{job_id}' is: name its transformer with -t"))
 
 
 _registry: TransformerRegistry | None = None
 
 
 def get_transformer_registry() -> TransformerRegistry:
-    """The process-wide registry (the seed's entry point)."""
+    """The process-wide registry (the original Python entry point)."""
     global _registry
     if _registry is None:
         _registry = TransformerRegistry()

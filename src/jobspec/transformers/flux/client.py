@@ -23,8 +23,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from jobspec.transformers.base import JobStatus
-from jobspec.transformers.flux import commands, jobids, outcome
+from jobspec.plugin import JobStatus, TransformerError
+from jobspec.transformers.flux import command_lines, jobids, outcome
 from jobspec.transformers.flux.jobspec_v1 import USER_KEY
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ INTERFACES = ("auto", "bindings", "command")
 SYSTEM_SOCKETS = ("/run/flux/local", "/var/run/flux/local")
 
 
-class FluxError(RuntimeError):
+class FluxError(TransformerError):
     """Flux said no, or could not be reached; the message is Flux's own where it gave one."""
 
 
@@ -85,12 +85,12 @@ class Client:
     def run_flux(
         self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run a ``flux ...`` argv (from `commands`) with the flux command found on PATH."""
+        """Run a ``flux ...`` argv (from `command_lines`) with the flux command found on PATH."""
         import subprocess
 
         if self.flux_command is None:
             raise FluxError(f"the flux command is needed for `{' '.join(argv[:3])}` and is not on PATH")
-        full = [self.flux_command, *argv[1:]] if argv and argv[0] == commands.FLUX else list(argv)
+        full = [self.flux_command, *argv[1:]] if argv and argv[0] == command_lines.FLUX else list(argv)
         try:
             return subprocess.run(
                 full,
@@ -125,7 +125,7 @@ class Client:
         raise NotImplementedError
 
     def recent_jobs(self, count: int = 200) -> list[str]:
-        done = self.run_flux(commands.recent_jobs(count))
+        done = self.run_flux(command_lines.recent_jobs(count))
         if done.returncode != 0:
             raise FluxError(_message(done))
         return [jobids.encode(int(line)) for line in done.stdout.split() if line.isdigit()]
@@ -159,7 +159,7 @@ class CommandClient(Client):
         raise FluxError(message)
 
     def submit(self, jobspec: Mapping[str, Any]) -> str:
-        done = self.run_flux(commands.job_submit(), input=json.dumps(jobspec, ensure_ascii=False))
+        done = self.run_flux(command_lines.job_submit(), input=json.dumps(jobspec, ensure_ascii=False))
         self._check(done)
         lines = done.stdout.strip().splitlines()
         if not lines:
@@ -167,12 +167,12 @@ class CommandClient(Client):
         return jobids.normalise(lines[-1])
 
     def status(self, job_id: str) -> JobStatus:
-        done = self.run_flux(commands.eventlog(str(jobids.decode(job_id))))
+        done = self.run_flux(command_lines.eventlog(str(jobids.decode(job_id))))
         self._check(done, job_id)
         return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        done = self.run_flux(commands.wait_event(str(jobids.decode(job_id)), "clean", timeout))
+        done = self.run_flux(command_lines.wait_event(str(jobids.decode(job_id)), "clean", timeout))
         if done.returncode != 0 and "timeout" not in _message(done):
             self._check(done, job_id)
         return self.status(job_id)
@@ -180,7 +180,7 @@ class CommandClient(Client):
     def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
         import subprocess
 
-        argv = commands.attach(str(jobids.decode(job_id)))
+        argv = command_lines.attach(str(jobids.decode(job_id)))
         if self.flux_command is None:
             raise FluxError("the flux command is not on PATH")
         env = {**os.environ, "FLUX_ATTACH_NONINTERACTIVE": "1"}
@@ -208,12 +208,12 @@ class CommandClient(Client):
         return self.wait(job_id)
 
     def cancel(self, job_id: str) -> None:
-        done = self.run_flux(commands.cancel(str(jobids.decode(job_id))))
+        done = self.run_flux(command_lines.cancel(str(jobids.decode(job_id))))
         if done.returncode != 0 and not self.status(job_id).done:
             self._check(done, job_id)
 
     def jobspec_of(self, job_id: str) -> dict[str, Any]:
-        done = self.run_flux(commands.job_info(str(jobids.decode(job_id))))
+        done = self.run_flux(command_lines.job_info(str(jobids.decode(job_id))))
         self._check(done, job_id)
         spec = json.loads(done.stdout)
         return spec if isinstance(spec, dict) else {}
@@ -221,7 +221,7 @@ class CommandClient(Client):
     def rank_size(self) -> tuple[int, int]:
         values = []
         for name in ("rank", "size"):
-            done = self.run_flux(commands.getattr_(name))
+            done = self.run_flux(command_lines.getattr_(name))
             self._check(done)
             values.append(int(done.stdout.strip()))
         return values[0], values[1]

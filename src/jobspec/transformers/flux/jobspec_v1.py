@@ -2,7 +2,7 @@
 
 One `FluxJob` holds everything Flux is told about a job; the jobspec JSON
 (`to_jobspec`) and the ``flux submit`` / ``flux batch`` command lines of the same
-job (`commands`) are both made from it, so they cannot drift apart.
+job (`command_lines`) are both made from it, so they cannot drift apart.
 
 How our jobspec becomes a Flux jobspec:
 
@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import DocPath, Problem
+from jobspec.plugin import BatchStep, JobStep, SubmitStep
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
@@ -142,8 +143,12 @@ def submit_job(
     watch: bool = False,
     after: str | None = None,
     key: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> FluxJob:
-    """The Flux job of a submit step: ``command`` (the script or task.command) as the task."""
+    """The Flux job of a submit step: ``command`` (the script or task.command) as the task.
+
+    ``environment`` is the step's (`JobStep.environment`); without a run to ask
+    (tests, benchmarks) it is made the same way from ``stage``."""
     stdout, stderr = output_files(stage, watch)
     return FluxJob(
         kind="submit",
@@ -154,7 +159,7 @@ def submit_job(
         counts=jobspec.counts,
         duration=float(jobspec.duration or 0),
         cwd=jobspec.cwd or stage,
-        environment={**jobspec.environment, "JOBSPEC_STAGE": stage},
+        environment=dict(environment if environment is not None else job_environment(jobspec, stage, SubmitStep)),
         name=job_name(jobspec, filename),
         stdout=stdout,
         stderr=stderr,
@@ -174,16 +179,12 @@ def batch_job(
     watch: bool = False,
     after: str | None = None,
     key: str | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> FluxJob:
     """The Flux job of a batch step: the script as the initial program of a nested
-    instance that holds the whole allocation."""
+    instance that holds the whole allocation (``environment`` as for `submit_job`)."""
     counts = jobspec.counts
     stdout, stderr = output_files(stage, watch)
-    allocation = {
-        "JOBSPEC_NODES": str(counts.nodes or 1),
-        "JOBSPEC_TASKS": str(counts.tasks),
-        "JOBSPEC_CORES_PER_TASK": str(counts.cores_per_task),
-    }
     return FluxJob(
         kind="batch",
         command=list(BATCH_COMMAND),
@@ -193,7 +194,7 @@ def batch_job(
         counts=counts,
         duration=float(jobspec.duration or 0),
         cwd=jobspec.cwd or stage,
-        environment={**jobspec.environment, "JOBSPEC_STAGE": stage, **allocation},
+        environment=dict(environment if environment is not None else job_environment(jobspec, stage, BatchStep)),
         name=job_name(jobspec, filename),
         stdout=stdout,
         stderr=stderr,
@@ -205,6 +206,13 @@ def batch_job(
         user=_user(jobspec),
         key=key,
     )
+
+
+def job_environment(jobspec: Jobspec, stage: str, kind: type[JobStep]) -> dict[str, str]:
+    """What `JobStep.environment` gives a ``kind`` step staged in ``stage``, for callers
+    without a run: the jobspec's environment, JOBSPEC_STAGE, the allocation's shape."""
+    allocation = kind(jobspec, {"step": kind.name}).allocation_env()
+    return {**jobspec.environment, "JOBSPEC_STAGE": stage, **allocation}
 
 
 def _passthrough(jobspec: Jobspec) -> dict[str, Any]:

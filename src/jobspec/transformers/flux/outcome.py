@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jobspec.transformers.base import JobStatus
+from jobspec.plugin import JobStatus
 
 COMPLETED, FAILED, CANCELED, TIMEOUT = 1, 2, 4, 8
 RESULT_NAMES = {COMPLETED: "COMPLETED", FAILED: "FAILED", CANCELED: "CANCELED", TIMEOUT: "TIMEOUT"}

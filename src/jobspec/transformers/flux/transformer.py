@@ -18,27 +18,32 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from jobspec.document.problems import Problem
-from jobspec.engine.settings import Setting
-from jobspec.steps import (
+from jobspec.plugin import (
     BatchStep,
     CopyStep,
     EmptyStep,
+    JobLookupError,
+    JobStatus,
+    JobStep,
+    Problem,
     SetStep,
+    Setting,
     StageStep,
     StepError,
     StepOutput,
     SubmitStep,
+    Transformer,
+    TransformerOptions,
+    TransformerUnavailable,
     UnsetStep,
     WriterStep,
+    error_sink,
 )
-from jobspec.steps.jobs import JobStep
-from jobspec.transformers.base import JobLookupError, JobStatus, Transformer, TransformerUnavailable
-from jobspec.transformers.flux import commands, jobids
+from jobspec.transformers.flux import command_lines, jobids, rfc25
 from jobspec.transformers.flux.client import (
     INTERFACES,
     Client,
@@ -52,9 +57,7 @@ from jobspec.transformers.flux.client import (
 from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job, to_jobspec, v1_problems
 
 if TYPE_CHECKING:
-    from jobspec.document.model import Jobspec
-    from jobspec.engine.plan import PlannedStep
-    from jobspec.engine.run import StepContext
+    from jobspec.plugin import Jobspec, PlannedStep, StepContext
 
 INTERFACE = Setting(
     "flux.interface",
@@ -71,25 +74,16 @@ NOT_IN_INSTANCE = (
 
 
 def _client(settings: Mapping[str, Any]) -> Client:
+    """The client for the step's ``flux.interface`` setting (made once per process)."""
     try:
         return connect(str(settings.get("flux.interface") or "auto"))
     except FluxError as e:
         raise StepError(str(e)) from None
 
 
-def _error_stream(out: TextIO) -> TextIO:
-    return sys.stderr if out is sys.stdout else out
-
-
-def _failure(status: JobStatus) -> str:
-    reason = f" ({status.reason})" if status.reason else ""
-    if status.state == "failed" and status.exit_code is not None:
-        return f"job {status.job_id} failed with exit code {status.exit_code}{reason}"
-    return f"job {status.job_id} {status.state}{reason}"
-
-
 class FluxJobStep(JobStep):
-    """submit and batch as Flux jobs."""
+    """submit and batch as Flux jobs: the life cycle is the contract's; Flux streams a
+    watched job's output itself (from the KVS), and waits for it."""
 
     def flux_job(self, ctx: StepContext) -> FluxJob:
         raise NotImplementedError
@@ -98,47 +92,40 @@ class FluxJobStep(JobStep):
         job = self.flux_job(ctx)
         spec = to_jobspec(job)
         interface = ctx.settings.get("flux.interface") or "auto"
-        hand = shlex.join(commands.by_hand(job))
-        same = "the same job" if commands.same_job(job) else "the closest flux command (not quite the same job)"
-        then = ""
-        if self.get("watch"):
-            then = ", then stream its output until it ends"
-        elif self.get("wait"):
-            then = ", then wait for it to end"
+        hand = shlex.join(command_lines.by_hand(job))
+        same = "the same job" if command_lines.same_job(job) else "the closest flux command (not quite the same job)"
         body = "".join(f"    | {line}\n" for line in json.dumps(spec, indent=2, ensure_ascii=False).splitlines())
         return (
             f"would submit this Flux jobspec (flux.interface {interface}; the environment of this process "
-            f"is added to the one shown, as flux submit does){then}:\n{body}"
+            f"is added to the one shown, as flux submit does){self.then()}:\n{body}"
             f"    {same} by hand: {hand}"
         )
 
-    def run(self, ctx: StepContext) -> StepOutput:
+    def submit(self, ctx: StepContext) -> StepOutput:
         job = self.flux_job(ctx)
         client = _client(ctx.settings)
         try:
             job_id = client.submit(to_jobspec(job, os.environ))
         except FluxError as e:
             raise StepError(f"Flux refused the job: {e}") from None
-        details: dict[str, Any] = {"interface": client.name, "name": job.name, "tasks": job.counts.tasks}
+        details: dict[str, Any] = {"interface": client.name, "name": job.name, "tasks": self.tasks()}
         decimal = str(jobids.decode(job_id))
         if job.stdout is not None:
             details["stdout"] = job.stdout.replace("{{id.dec}}", decimal)
         if job.stderr is not None:
             details["stderr"] = job.stderr.replace("{{id.dec}}", decimal)
-        output = StepOutput(job_id, job_id=job_id, details=details)
-        if not self.waits:
-            return output
-        try:
-            if self.get("watch"):
-                status = client.watch(job_id, ctx.output, _error_stream(ctx.output))
-            else:
-                status = client.wait(job_id)
-        except FluxError as e:
-            raise StepError(f"job {job_id}: {e}", output) from None
-        output.details.update(state=status.state, exit_code=status.exit_code, result=status.details.get("result"))
-        if status.state != "completed":
-            raise StepError(_failure(status), output)
-        return output
+        return StepOutput(job_id, job_id=job_id, details=details)
+
+    def follow(self, ctx: StepContext, output: StepOutput) -> JobStatus:
+        """A watched job's output stays in Flux (the KVS): Flux streams it."""
+        return _client(ctx.settings).watch(str(output.job_id), ctx.output, error_sink(ctx.output))
+
+    def wait_for(self, ctx: StepContext, output: StepOutput) -> JobStatus:
+        return _client(ctx.settings).wait(str(output.job_id))
+
+    def record(self, output: StepOutput, status: JobStatus) -> None:
+        super().record(output, status)
+        output.details["result"] = status.details.get("result")  # Flux's own word: COMPLETED, TIMEOUT...
 
 
 class FluxSubmit(FluxJobStep, SubmitStep):
@@ -151,6 +138,7 @@ class FluxSubmit(FluxJobStep, SubmitStep):
             watch=bool(self.get("watch")),
             after=self.after_job(ctx),
             key=ctx.submit_key,
+            environment=self.environment(ctx),
         )
 
 
@@ -166,6 +154,7 @@ class FluxBatch(FluxJobStep, BatchStep):
             watch=bool(self.get("watch")),
             after=self.after_job(ctx),
             key=ctx.submit_key,
+            environment=self.environment(ctx),
         )
 
 
@@ -179,9 +168,9 @@ class FluxStage(StageStep):
         name = "jobspec-<id>"
         marker = f".jobspec-stage-{name}"
         steps = [
-            commands.archive_create(name, stage, ["<each entry of the stage>"]),
-            commands.archive_extract_elsewhere(name, stage, marker, 0),
-            commands.archive_remove(name),
+            command_lines.archive_create(name, stage, ["<each entry of the stage>"]),
+            command_lines.archive_extract_elsewhere(name, stage, marker, 0),
+            command_lines.archive_remove(name),
         ]
         return f"would copy {stage} to every other Flux broker rank that does not already see it:\n" + "\n".join(
             f"    $ {shlex.join(argv)}" for argv in steps
@@ -204,24 +193,26 @@ class FluxStage(StageStep):
         marker.touch()
         tool = "archive"
         try:
-            done = client.run_flux(commands.archive_create(name, str(stage), entries))
+            done = client.run_flux(command_lines.archive_create(name, str(stage), entries))
             if done.returncode != 0 and "is not a flux command" in (done.stderr or ""):
                 tool = "filemap"  # flux-core before flux archive: the older name
-                done = client.run_flux(commands.filemap_map(name, str(stage), entries))
+                done = client.run_flux(command_lines.filemap_map(name, str(stage), entries))
             if done.returncode != 0:
                 raise StepError(f"cannot archive {stage} with flux {tool}: {(done.stderr or done.stdout).strip()}")
             try:
                 if tool == "archive":
-                    extract = commands.archive_extract_elsewhere(name, str(stage), marker.name, rank)
+                    extract = command_lines.archive_extract_elsewhere(name, str(stage), marker.name, rank)
                 else:
-                    extract = commands.filemap_get_elsewhere(name, str(stage), marker.name, rank)
+                    extract = command_lines.filemap_get_elsewhere(name, str(stage), marker.name, rank)
                 done = client.run_flux(extract)
                 if done.returncode != 0:
                     raise StepError(
                         f"cannot extract {stage} on the other ranks: {(done.stderr or done.stdout).strip()}"
                     )
             finally:
-                client.run_flux(commands.archive_remove(name) if tool == "archive" else commands.filemap_unmap(name))
+                client.run_flux(
+                    command_lines.archive_remove(name) if tool == "archive" else command_lines.filemap_unmap(name)
+                )
         finally:
             marker.unlink(missing_ok=True)
         return StepOutput(
@@ -230,12 +221,23 @@ class FluxStage(StageStep):
         )
 
 
+@dataclass(frozen=True)
+class FluxOptions(TransformerOptions):
+    """``FluxTransformer(interface="command")``: how `status`, `wait` and `cancel` reach
+    Flux (auto, bindings or command; None: auto). Steps follow ``flux.interface``."""
+
+    interface: str | None = None
+
+
 class FluxTransformer(Transformer):
     name = "flux"
     description = (
         "runs the task as Flux jobs in the enclosing Flux instance (flux-core's Python bindings, else the flux command)"
     )
     settings = {"flux.interface": INTERFACE}
+    options_type = FluxOptions
+    options: FluxOptions
+    native_format = "Flux jobspec (RFC 25, version 1)"
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -249,6 +251,11 @@ class FluxTransformer(Transformer):
                 f"FLUX_URI is set ({uri}), but neither flux-core's Python bindings nor the flux command is here",
             )
         return True, f"inside a Flux instance ({uri}), through the {' or '.join(ways)}"
+
+    @classmethod
+    def affinity(cls) -> int:
+        """Inside a Flux instance that can be reached from here, Flux is the one to use."""
+        return 30 if cls.available()[0] else 0
 
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
@@ -278,10 +285,14 @@ class FluxTransformer(Transformer):
         problems += v1_problems(jobspec)
         return problems
 
+    def native_problems(self, jobspec: Jobspec) -> list[Problem]:
+        """A plain Flux jobspec checked as Flux checks it (`jobspec validate -t flux --native`)."""
+        return rfc25.validate_flux(jobspec)
+
     # ---------------------------------------------------------------- job life cycle
 
     def _connect(self) -> Client:
-        return connect(str(self.options.get("interface") or "auto"))
+        return connect(self.options.interface or "auto")
 
     def _lookup(self, job_id: str) -> str:
         try:
@@ -317,8 +328,6 @@ class FluxTransformer(Transformer):
             return self._connect().find_job(key)
         except FluxError:
             return None
-
-    # ---------------------------------------------------------------- many at once
 
 
 for _step in (WriterStep, CopyStep, SetStep, UnsetStep, FluxSubmit, FluxBatch, FluxStage):

@@ -1,5 +1,6 @@
-"""The thin layer over the official ``kubernetes`` Python client (``jobspec[kubernetes]``),
-imported only when a Kubernetes API server is actually talked to.
+"""The thin layer over the official ``kubernetes`` Python client (``jobspec[kubernetes]``):
+credentials, a `Session` with the API server, and its calls. The client library
+itself is imported only when a server is actually talked to.
 
 Objects travel as plain dicts both ways (bodies are the manifests as built; answers
 are read with ``_preload_content=False`` and decoded here), so this layer works
@@ -11,27 +12,25 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from jobspec.transformers.kubernetes.manifests import COMPLETION_INDEX
+from jobspec.plugin import TransformerError
+from jobspec.transformers.kubernetes.outcome import job_finished
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 REQUEST_TIMEOUT = (10.0, 60.0)  # connect, read (seconds) for ordinary calls
 WATCH_WINDOW = 30  # seconds one watch request lasts before it is renewed
 MIN_WATCH_SECONDS = 0.25  # a watch ending sooner (no event) is renewed only after this long
-LOG_DRAIN_SECONDS = 30.0  # after a Job ends, how long its pods' log streams may take to finish
-POLL_SECONDS = 1.0  # how often pods are looked at while a Job is followed
-MAX_LOG_STREAMS = 32  # pods whose logs are followed at once; the others wait their turn
 INSTALL_HINT = "the kubernetes transformer needs the Kubernetes Python client: pip install 'jobspec[kubernetes]'"
 
 
-class KubeError(RuntimeError):
-    """The API server refused, or could not be reached; the message is for the user."""
+class KubeError(TransformerError):
+    """The API server refused, or could not be reached; the message is for the user.
+    ``status`` is the HTTP status the server answered, if it answered."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -385,225 +384,3 @@ class Session:
         finally:
             watch.stop()
         return job, False
-
-
-# ---------------------------------------------------------------------------- reading a Job
-
-
-def job_finished(job: dict[str, Any]) -> bool:
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-        for c in (job.get("status") or {}).get("conditions") or []
-    )
-
-
-def pod_index(pod: dict[str, Any]) -> int | None:
-    meta = pod.get("metadata") or {}
-    for table in (meta.get("annotations") or {}, meta.get("labels") or {}):
-        value = table.get(COMPLETION_INDEX)
-        if value is not None and str(value).isdigit():
-            return int(value)
-    return None
-
-
-def pod_exit_code(pod: dict[str, Any]) -> int | None:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        terminated = (status.get("state") or {}).get("terminated")
-        if terminated and terminated.get("exitCode") is not None:
-            return int(terminated["exitCode"])
-    return None
-
-
-@dataclass
-class Outcome:
-    """A Job's state in jobspec's words (as `JobStatus` takes it)."""
-
-    state: str  # pending, running, completed, failed
-    exit_code: int | None
-    reason: str | None
-    details: dict[str, Any]
-
-
-def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]] | None = None) -> Outcome:
-    """What a Job and its pods say: completed only when the Job says Complete."""
-    status = job.get("status") or {}
-    spec = job.get("spec") or {}
-    true = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    codes: dict[int, int] = {}
-    for pod in pods or []:
-        index, code = pod_index(pod), pod_exit_code(pod)
-        if index is not None and code is not None:
-            codes[index] = max(code, codes.get(index, code))
-    details: dict[str, Any] = {
-        "tasks": spec.get("completions"),
-        "succeeded": status.get("succeeded", 0),
-        "failed": status.get("failed", 0),
-        "active": status.get("active", 0),
-    }
-    if codes:
-        details["task_exit_codes"] = [codes.get(i) for i in range(max(codes) + 1)]
-    for key in ("startTime", "completionTime"):
-        if status.get(key):
-            details[key] = status[key]
-    worst = max(codes.values()) if codes else None
-    if "Complete" in true:
-        return Outcome("completed", worst or 0, None, details)
-    if "Failed" in true:
-        cond = true["Failed"]
-        why = cond.get("reason") or ""
-        if why == "DeadlineExceeded":
-            reason = f"time limit of {spec.get('activeDeadlineSeconds')} s reached"
-        elif why == "BackoffLimitExceeded":
-            failed = status.get("failed", 0) or sum(1 for c in codes.values() if c != 0) or 1
-            reason = f"{failed} task{'s' if failed != 1 else ''} failed"
-        else:
-            reason = ": ".join(p for p in (why, cond.get("message") or "") if p) or "the Job failed"
-        return Outcome("failed", worst if worst else None, reason, details)
-    if status.get("active") or status.get("ready"):
-        return Outcome("running", None, None, details)
-    return Outcome("pending", None, None, details)
-
-
-# ---------------------------------------------------------------------------- following a Job
-
-_STUCK = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CrashLoopBackOff")
-
-
-def pod_trouble(pod: dict[str, Any]) -> str | None:
-    """Why a pod is not getting anywhere (a bad image, no node fits), or None."""
-    status = pod.get("status") or {}
-    for c in status.get("containerStatuses") or []:
-        waiting = (c.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in _STUCK:
-            return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("reason"):
-            return f"{cond['reason']}: {cond.get('message') or ''}".rstrip(": ")
-    return None
-
-
-def pod_started(pod: dict[str, Any]) -> bool:
-    """Whether the pod's container has started (so it has a log to read)."""
-    status = pod.get("status") or {}
-    if status.get("phase") in ("Running", "Succeeded", "Failed"):
-        return True
-    return any(
-        (c.get("state") or {}).get("running") or (c.get("state") or {}).get("terminated")
-        for c in status.get("containerStatuses") or []
-    )
-
-
-class Follower:
-    """Looks at a Job's pods while it runs: streams each pod's log to ``out`` (whole
-    lines, one writer at a time) and reports pods that are stuck, once each."""
-
-    def __init__(
-        self,
-        session: Session,
-        namespace: str,
-        name: str,
-        out: TextIO | None,
-        note: Callable[[str], None] | None = None,
-    ) -> None:
-        self.session, self.namespace, self.name = session, namespace, name
-        self.out, self.note = out, note
-        self.lock = threading.Lock()  # one writer at a time
-        self.guard = threading.Lock()  # the streams and the waiting list
-        self.streams: dict[str, threading.Thread] = {}
-        self.waiting: list[str] = []  # started pods whose log is not streamed yet
-        self.noted: set[tuple[str, str]] = set()
-        self.stop = threading.Event()
-        self.errors: list[str] = []
-        self.thread = threading.Thread(target=self._loop, name=f"follow-{name}", daemon=True)
-
-    def __enter__(self) -> Follower:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.finish()
-
-    def _loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.poll()
-            except KubeError as e:
-                self._note(str(e))
-            self.stop.wait(POLL_SECONDS)
-
-    def poll(self) -> list[dict[str, Any]]:
-        """Look at the pods once: notes for stuck ones, streams for started ones."""
-        pods = self.session.job_pods(self.namespace, self.name)
-        with self.guard:
-            self._look(pods)
-        return pods
-
-    def _look(self, pods: list[dict[str, Any]]) -> None:
-        for pod in sorted(pods, key=lambda p: pod_index(p) or 0):
-            pod_name = (pod.get("metadata") or {}).get("name")
-            if not pod_name:
-                continue
-            trouble = pod_trouble(pod)
-            if trouble and (pod_name, trouble) not in self.noted:
-                self.noted.add((pod_name, trouble))
-                self._note(f"pod {pod_name}: {trouble}")
-            new = pod_name not in self.streams and pod_name not in self.waiting
-            if self.out is not None and new and pod_started(pod):
-                self.waiting.append(pod_name)
-        self._start_streams()
-
-    def _start_streams(self) -> None:
-        """Start log streams for started pods, at most MAX_LOG_STREAMS at a time."""
-        running = sum(1 for t in self.streams.values() if t.is_alive())
-        while self.waiting and running < MAX_LOG_STREAMS:
-            pod_name = self.waiting.pop(0)
-            thread = threading.Thread(target=self._stream, args=(pod_name,), name=f"log-{pod_name}", daemon=True)
-            self.streams[pod_name] = thread
-            thread.start()
-            running += 1
-
-    def _stream(self, pod: str) -> None:
-        pending = b""
-        try:
-            for chunk in self.session.pod_log(self.namespace, pod):
-                pending += chunk
-                if b"\n" in pending:
-                    whole, _, pending = pending.rpartition(b"\n")
-                    self._write(whole + b"\n")
-        except KubeError as e:
-            self.errors.append(str(e))
-            self._note(str(e))
-        finally:
-            if pending:
-                self._write(pending + b"\n")
-
-    def _write(self, data: bytes) -> None:
-        assert self.out is not None
-        with self.lock:
-            self.out.write(data.decode("utf-8", "replace"))
-            self.out.flush()
-
-    def _note(self, text: str) -> None:
-        if self.note is not None:
-            with self.lock:
-                self.note(text)
-
-    def finish(self, drain: float = LOG_DRAIN_SECONDS) -> None:
-        """Stop looking; start streams for pods not seen yet (their logs are complete
-        by now) and let every stream reach its end, for at most ``drain`` seconds."""
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        try:
-            self.poll()
-        except KubeError as e:
-            self._note(str(e))
-        deadline = time.monotonic() + drain
-        while time.monotonic() < deadline:
-            with self.guard:
-                self._start_streams()
-            alive = [t for t in self.streams.values() if t.is_alive()]
-            if not alive and not self.waiting:
-                break
-            if alive:
-                alive[0].join(min(0.05, max(0.0, deadline - time.monotonic())))

@@ -24,17 +24,14 @@ Commands are argv lists, never shell strings.
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 import re
-import secrets
 import string
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_IMAGE = "ubuntu:22.04"  # has /bin/bash, coreutils and hostname: the seed's scripts need them
+DEFAULT_IMAGE = "ubuntu:22.04"  # has /bin/bash, coreutils and hostname: the original 0.0.12 examples' scripts need them
 DEFAULT_STAGE = "/jobspec"  # where the ConfigMap is mounted when the stage setting is unset
 CONFIG_MAP_LIMIT = 1024 * 1024  # the API server's limit on a ConfigMap's data + binaryData
 MAX_NAME = 63  # a DNS-1123 label; also the most a label value may hold
@@ -78,6 +75,8 @@ def dns_label(text: str, limit: int = MAX_NAME, fallback: str = "job") -> str:
     """``text`` as a DNS-1123 label of at most ``limit`` characters, predictably:
     accents dropped, lower case, every run of other characters one ``-``, cut at
     ``limit``, no ``-`` at either end; ``fallback`` when nothing is left."""
+    import unicodedata  # here, not at import: `jobspec run` asks every transformer whether it fits
+
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     label = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")
@@ -88,6 +87,9 @@ def dns_label(text: str, limit: int = MAX_NAME, fallback: str = "job") -> str:
 def new_run_id(key_prefix: str | None = None) -> str:
     """Five lowercase letters and digits: random, so a run's names do not clash with
     another's; or, for a resumable run, from its key, so a resumed run keeps its names."""
+    import hashlib
+    import secrets
+
     if key_prefix is None:
         return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(5))
     number = int.from_bytes(hashlib.sha256(key_prefix.encode("utf-8")).digest()[:8], "big")
@@ -100,6 +102,8 @@ def new_run_id(key_prefix: str | None = None) -> str:
 
 def key_label(key: str) -> str:
     """A resumable run's submit key as a label value (any key: a hash of it)."""
+    import hashlib
+
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
 
 
@@ -332,7 +336,7 @@ def job_env(request: JobRequest) -> list[dict[str, Any]]:
         {"name": "JOBSPEC_JOB_ID", "value": f"k8s:$(JOBSPEC_NAMESPACE)/{request.name}"},
         rank_env("JOBSPEC_TASK_RANK"),
         {"name": "JOBSPEC_TASK_COUNT", "value": str(request.tasks)},
-        rank_env("FLUX_TASK_RANK"),  # scripts written for Flux (the seed's among them) read this one
+        rank_env("FLUX_TASK_RANK"),  # scripts written for Flux (the original 0.0.12 examples among them) read this one
     ]
     ours += [{"name": k, "value": literal(v)} for k, v in request.jobspec_env.items()]
     taken = {e["name"] for e in ours}

@@ -75,7 +75,7 @@ class Supervisor:
                     "JOBSPEC_JOB_ID": self.job.id,
                     "JOBSPEC_TASK_RANK": str(rank),
                     "JOBSPEC_TASK_COUNT": str(ntasks),
-                    # scripts written for Flux (the seed's among them) read this one
+                    # scripts written for Flux (the original examples among them) read this one
                     "FLUX_TASK_RANK": str(rank),
                 }
                 self.procs.append(

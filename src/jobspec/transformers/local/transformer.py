@@ -10,39 +10,38 @@ nothing to do on one node; ``auth`` is empty. Output goes to ``<job id>.out`` an
 from __future__ import annotations
 
 import shlex
-import sys
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import Problem
-from jobspec.engine.settings import Setting
-from jobspec.steps import (
+from jobspec.plugin import (
     BatchStep,
     CopyStep,
     EmptyStep,
+    JobLookupError,
+    JobStatus,
+    JobStep,
     SetStep,
-    StepError,
+    Setting,
     StepOutput,
     SubmitStep,
+    Transformer,
     UnsetStep,
     WriterStep,
 )
-from jobspec.steps.jobs import JobStep
-from jobspec.transformers.base import JobLookupError, JobStatus, Transformer
 from jobspec.transformers.local import jobs
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
-    from jobspec.engine.plan import PlannedStep
-    from jobspec.engine.run import StepContext
+    from jobspec.plugin import PlannedStep, StepContext
 
 
 class LocalJobStep(JobStep):
-    """submit and batch on this machine."""
+    """submit and batch on this machine: a supervised group of processes."""
 
-    def tasks(self) -> int:
-        return self.jobspec.counts.tasks
+    # the job's state is a file here: cheap to read, so watched output keeps up closely
+    poll_first = 0.005
+    poll_longest = 0.1
 
     def spec(self, ctx: StepContext) -> dict[str, Any]:
         stage = ctx.stage
@@ -51,15 +50,12 @@ class LocalJobStep(JobStep):
             "kind": self.name,
             "argv": self.command(ctx),
             "cwd": self.jobspec.cwd or str(stage),
-            "env": {**self.jobspec.environment, "JOBSPEC_STAGE": str(stage), **self.allocation_env()},
+            "env": self.environment(ctx),
             "ntasks": self.tasks(),
             "duration": self.jobspec.duration,
             "after": self.after_job(ctx),
             "key": ctx.submit_key,
         }
-
-    def allocation_env(self) -> dict[str, str]:
-        return {}
 
     def describe(self, ctx: StepContext) -> str:
         spec = self.spec(ctx)
@@ -72,30 +68,18 @@ class LocalJobStep(JobStep):
             text += f", time limit {spec['duration']:g} s"
         if self.get("after"):
             text += f", after step '{self.get('after')}' completes"
-        if self.get("watch"):
-            text += ", then stream its output until it ends"
-        elif self.get("wait"):
-            text += ", then wait for it to end"
-        return text
+        return text + self.then()
 
-    def run(self, ctx: StepContext) -> StepOutput:
+    def submit(self, ctx: StepContext) -> StepOutput:
         spec = self.spec(ctx)
         stage = ctx.stage
         job_id = jobs.new_job_id()
         spec["stdout"] = str(stage / f"{job_id}.out")
         spec["stderr"] = str(stage / f"{job_id}.err")
         job = jobs.submit(spec, job_id=job_id)
-        output = StepOutput(job.id, job_id=job.id, details={"stdout": spec["stdout"], "stderr": spec["stderr"]})
-        output.details["tasks"] = spec["ntasks"]
-        if self.waits:
-            if self.get("watch"):
-                state = follow(job, spec["stdout"], spec["stderr"], ctx.output)
-            else:
-                state = jobs.wait(job)
-            output.details.update(state=state["state"], exit_code=state.get("exit_code"))
-            if state["state"] != "completed":
-                raise StepError(_failure(job.id, state), output)
-        return output
+        return StepOutput(
+            job.id, job_id=job.id, details={"stdout": spec["stdout"], "stderr": spec["stderr"], "tasks": spec["ntasks"]}
+        )
 
 
 class LocalSubmit(LocalJobStep, SubmitStep):
@@ -103,57 +87,7 @@ class LocalSubmit(LocalJobStep, SubmitStep):
 
 
 class LocalBatch(LocalJobStep, BatchStep):
-    def tasks(self) -> int:
-        return 1  # the script holds the allocation and starts the work itself
-
-    def allocation_env(self) -> dict[str, str]:
-        counts = self.jobspec.counts
-        return {
-            "JOBSPEC_NODES": str(counts.nodes or 1),
-            "JOBSPEC_TASKS": str(counts.tasks),
-            "JOBSPEC_CORES_PER_TASK": str(counts.cores_per_task),
-        }
-
-
-def _failure(job_id: str, state: Mapping[str, Any]) -> str:
-    reason = f" ({state['reason']})" if state.get("reason") else ""
-    if state.get("state") == "failed" and state.get("exit_code") is not None:
-        return f"job {job_id} failed with exit code {state['exit_code']}{reason}"
-    return f"job {job_id} {state.get('state')}{reason}"
-
-
-def follow(job: jobs.LocalJob, stdout: str, stderr: str, out: TextIO) -> dict[str, Any]:
-    """Stream the job's output files as they grow; return its final state."""
-    streams = [(stdout, out), (stderr, sys.stderr if out is sys.stdout else out)]
-    offsets = {stdout: 0, stderr: 0}
-
-    def drain() -> None:
-        for path, sink in streams:
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(offsets[path])
-                    data = fh.read()
-            except FileNotFoundError:
-                continue
-            if data:
-                offsets[path] += len(data)
-                sink.write(data.decode("utf-8", "replace"))
-                sink.flush()
-
-    delay = 0.005
-    while True:
-        state = job.read_state()
-        drain()
-        if state.get("state") in jobs.FINAL:
-            drain()
-            return state
-        if delay >= 0.05:
-            state = job.state()
-            if state.get("state") in jobs.FINAL:
-                drain()
-                return state
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
+    pass
 
 
 class LocalTransformer(Transformer):
@@ -168,6 +102,10 @@ class LocalTransformer(Transformer):
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return True, "this machine"
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 1  # always here, and the last resort
 
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:

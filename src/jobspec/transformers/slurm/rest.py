@@ -1,7 +1,8 @@
-"""The thin layer that talks to Slurm's REST API (slurmrestd): one HTTP request per call.
+"""The thin layer that talks to Slurm's REST API (slurmrestd): one HTTP request per call,
+and what a REST submission must add to the job that sbatch would add itself.
 
 Standard library only (urllib.request), with a timeout. What is sent and how the
-answers read is decided in `commands` (`rest_job`, `rest_failure`,
+answers read is decided in `rest_mapping` (`rest_job`, `rest_failure`,
 `parse_rest_submit`); this module only carries it. Imported when the REST
 interface is used, so the command line's start-up does not pay for urllib.
 
@@ -13,17 +14,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
 from typing import Any
 
-from jobspec.transformers.slurm import commands
+from jobspec.transformers.slurm import client, parse, rest_mapping
 
 TIMEOUT = 30.0  # seconds for one request: connect, and the answer
 
 
-class RestError(RuntimeError):
+class RestError(client.SlurmError):
     """The REST API could not be used; the message is for the user (and holds no token)."""
 
 
@@ -95,11 +97,44 @@ def call(
 def submit(url: str, script: str, job: dict[str, Any], *, user: str, token: str) -> tuple[str, list[str]]:
     """POST the job; its id and Slurm's warnings. RestError with Slurm's own words if it is refused."""
     status, answer = call(
-        url, commands.REST_SUBMIT, user=user, token=token, body={"script": script, "job": job}, method="POST"
+        url, rest_mapping.REST_SUBMIT, user=user, token=token, body={"script": script, "job": job}, method="POST"
     )
     if status != 200:
-        raise RestError(commands.rest_failure(status, answer, url))
+        raise RestError(rest_mapping.rest_failure(status, answer, url))
     try:
-        return commands.parse_rest_submit(answer)
-    except commands.SbatchOutputError as e:
+        return rest_mapping.parse_rest_submit(answer)
+    except parse.SbatchOutputError as e:
         raise RestError(str(e)) from None
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def submitter_variables() -> dict[str, str]:
+    """What sbatch adds to a job's environment from the process that submits it, for a
+    REST submission to give the same job: the submit directory and host, the nice
+    value, the umask, and the resource limits slurm.conf propagates (SLURM_RLIMIT_*)."""
+    import resource
+
+    variables = {
+        "SLURM_SUBMIT_DIR": os.getcwd(),
+        "SLURM_SUBMIT_HOST": socket.gethostname(),
+        "SLURM_PRIO_PROCESS": str(os.getpriority(os.PRIO_PROCESS, 0)),
+        "SLURM_UMASK": os.environ.get("SLURM_UMASK") or f"0{_umask():03o}",
+    }
+    for name in rest_mapping.propagated_rlimits(client.conf_text()):
+        limit = getattr(resource, f"RLIMIT_{name}", None)
+        if limit is not None:
+            soft = resource.getrlimit(limit)[0]
+            variables[f"SLURM_RLIMIT_{name}"] = str(soft & 0xFFFFFFFFFFFFFFFF)  # unlimited: as sbatch prints it
+    return variables

@@ -1,5 +1,7 @@
-"""Oracles for the Flux tests: Flux's own schemas (../shared/flux-rfc), flux-core's
-resource counting, and the Flux jobs a jobspec's steps become.
+"""What the Flux tests share: the stand-in flux command's handle, and the oracles.
+
+The oracles are Flux's own schemas (../shared/flux-rfc), flux-core's resource
+counting, and the Flux jobs a jobspec's steps become.
 
 Known gaps between the local schemas and Flux, handled here in one place:
 
@@ -22,22 +24,24 @@ import copy
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import referencing
 import yaml
+from support import SHARED, project_examples, seed_examples
 
 from jobspec import load
 from jobspec.document.model import Jobspec
-from jobspec.steps.jobs import script_command
+from jobspec.plugin import script_command
 from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job
 
-ROOT = Path(__file__).resolve().parents[2]
-RFC = ROOT.parent / "shared" / "flux-rfc"
-SEED_EXAMPLES = sorted((ROOT.parent / "shared" / "seed" / "examples").glob("*.yaml"))
-PROJECT_EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+HERE = Path(__file__).resolve().parent
+RFC = SHARED / "flux-rfc"
+ORIGINAL_EXAMPLES = seed_examples()  # the original 0.0.12 examples
+PROJECT_EXAMPLES = project_examples()
 STAGE = "/tmp/jobspec-stage"
 PARENT_ID = "ƒ2oLkTLb"
 
@@ -168,7 +172,7 @@ def jobs_of(jobspec: Jobspec) -> Iterator[tuple[int, dict[str, Any], FluxJob]]:
 
 
 def example_jobspecs() -> list[Path]:
-    return [*SEED_EXAMPLES, *PROJECT_EXAMPLES]
+    return [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES]
 
 
 # ---------------------------------------------------------------- documents for the shape table
@@ -225,3 +229,20 @@ def slot(count: int, cores: int, gpus: int = 0, label: str = "task", **extra: An
 
 def ceil_div(a: int, b: int) -> int:
     return math.ceil(a / b)
+
+
+# ---------------------------------------------------------------- the stand-in flux command
+
+
+@dataclass
+class FakeFlux:
+    """The stand-in flux command (tests/flux/fake_flux.py) on PATH, in a Flux-looking
+    environment (the ``fake_flux`` fixture). It tests jobspec's process handling, not Flux."""
+
+    bin: Path
+    state: Path
+    env: dict[str, str]  # for `jobspec` subprocesses: the fake on PATH, FLUX_URI, its state folder
+
+    def calls(self) -> list[list[str]]:
+        path = self.state / "calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

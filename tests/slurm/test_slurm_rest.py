@@ -2,7 +2,7 @@
 the same job as the command line; the auth step's token stays private; faults are
 told in one clear line.
 
-Most of test_cluster.py also runs through the REST API (its `interface` fixture);
+Most of test_slurm_cluster.py also runs through the REST API (its `interface` fixture);
 this file holds what only the REST API has.
 """
 
@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import jobspec_cli
+from slurm_support import SHAPES, SUBMIT_AND_WAIT, TASK, WEIRD, graph, jobspec_doc, run_slurm, show, write_doc
+from support import jobspec_cli
 
 from jobspec import run
 from jobspec.engine.run import Reporter
-from jobspec.transformers.slurm import commands, rest
-from jobspec.transformers.slurm import transformer as slurm_transformer
-from jobspec.transformers.slurm.transformer import SlurmTransformer, Token
-
-from .test_cluster import SHAPES, SUBMIT_AND_WAIT, TASK, WEIRD, graph, jobspec_doc, run_slurm, show, write_doc
+from jobspec.transformers.slurm import client as slurm_client
+from jobspec.transformers.slurm import rest
+from jobspec.transformers.slurm.rest_mapping import rest_failure
+from jobspec.transformers.slurm.state import Token
+from jobspec.transformers.slurm.transformer import SlurmTransformer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 
@@ -167,13 +168,13 @@ def test_the_token_never_shows(
 
     # from Python: the very token obtained is in no result, report, log or job environment
     seen: list[Token] = []
-    real = slurm_transformer.obtain_token
+    real = slurm_client.obtain_token
 
     def spy(lifespan: int) -> Token:
         seen.append(real(lifespan))
         return seen[-1]
 
-    monkeypatch.setattr(slurm_transformer, "obtain_token", spy)
+    monkeypatch.setattr(slurm_client, "obtain_token", spy)
     caplog.set_level(logging.DEBUG)
     steps, output = io.StringIO(), io.StringIO()
     result = run(path, "slurm", reporter=Reporter(stream=steps, output=output, color=False))
@@ -205,9 +206,9 @@ def test_rest_without_a_token_says_to_add_an_auth_step(tmp_path: Path) -> None:
 def test_a_token_slurm_does_not_accept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # (not through SLURM_JWT: Slurm's own commands would then use that token instead of munge, and fail)
     bad = Token("root", "eyJnot.a.token", 600, time.monotonic())
-    monkeypatch.setattr(slurm_transformer, "obtain_token", lambda lifespan: bad)
+    monkeypatch.setattr(slurm_client, "obtain_token", lambda lifespan: bad)
     path = write_doc(
-        tmp_path, jobspec_doc(graph(1, 1, 1), through("rest", SUBMIT_AND_WAIT, tmp_path), {"task.sh": TASK})
+        tmp_path, jobspec_doc(graph(1, 1, 1), through("rest", SUBMIT_AND_WAIT, tmp_path / "st"), {"task.sh": TASK})
     )
     steps = io.StringIO()
     result = run(path, "slurm", reporter=Reporter(stream=steps, output=steps, color=False))
@@ -228,7 +229,7 @@ def test_slurmrestd_answers_401_without_a_token(slurm: dict[str, str]) -> None:
     with caught.value as answer:
         status, body = answer.code, answer.read().decode()
     assert (status, body) == (401, "Authentication failure")
-    assert commands.rest_failure(status, body, url).startswith(
+    assert rest_failure(status, body, url).startswith(
         f"Slurm's REST API at {url} needs a token it accepts (401 Authentication failure): add an auth step"
     )
 
@@ -236,13 +237,13 @@ def test_slurmrestd_answers_401_without_a_token(slurm: dict[str, str]) -> None:
 def test_an_expiring_token_is_renewed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A token within 30 s of its end is replaced (same lifespan) before the next request."""
     calls: list[int] = []
-    real = slurm_transformer.obtain_token
+    real = slurm_client.obtain_token
 
     def counted(lifespan: int) -> Token:
         calls.append(lifespan)
         return real(lifespan)
 
-    monkeypatch.setattr(slurm_transformer, "obtain_token", counted)
+    monkeypatch.setattr(slurm_client, "obtain_token", counted)
     transform = [
         {"step": "set", "key": "slurm.interface", "value": "rest"},
         {"step": "auth", "lifespan": 30},  # already within the margin: renewed at each use
@@ -258,15 +259,15 @@ def test_an_expiring_token_is_renewed(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_a_transformer_reuses_its_token_across_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One Transformer submitting many jobspecs runs `scontrol token` once, not once per run."""
     calls: list[int] = []
-    real = slurm_transformer.obtain_token
+    real = slurm_client.obtain_token
 
     def counted(lifespan: int) -> Token:
         calls.append(lifespan)
         return real(lifespan)
 
-    monkeypatch.setattr(slurm_transformer, "obtain_token", counted)
+    monkeypatch.setattr(slurm_client, "obtain_token", counted)
     transform = through(
-        "rest", [{"step": "write", "filename": "task.sh"}, {"step": "submit", "filename": "task.sh"}], tmp_path
+        "rest", [{"step": "write", "filename": "task.sh"}, {"step": "submit", "filename": "task.sh"}], tmp_path / "st"
     )
     path = write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, {"task.sh": TASK}))
     transformer = SlurmTransformer()

@@ -1,8 +1,9 @@
-"""The step API that transformers build on (the seed's plugin API, kept in spirit).
+"""The step API: a step class has a ``name``, the ``fields`` it takes, optional
+plan-time checks (`check`), a dry-run description (`describe`) and `run`.
 
-A step class has a ``name``, the ``fields`` it takes, optional plan-time checks
-(`check`), a dry-run description (`describe`) and `run`. Transformers register
-step classes by name; the same class may serve several transformers.
+Transformers register step classes by name; the same class may serve several
+transformers, and a transformer skips a step by registering `EmptyStep` under
+its name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.document.problems import DocPath, Problem
-    from jobspec.engine.run import StepContext
+    from jobspec.plugin.context import StepContext
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,12 @@ class EmptyStep(StepBase):
 
     def run(self, ctx: StepContext) -> StepOutput:
         return StepOutput("skipped")
+
+
+@dataclass
+class PlannedStep:
+    """A checked step, with the settings in force when it runs (what `check_plan` sees)."""
+
+    index: int
+    step: StepBase
+    settings: Mapping[str, Any]

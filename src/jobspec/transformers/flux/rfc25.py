@@ -1,4 +1,4 @@
-"""`jobspec validate --flux`: check a plain Flux jobspec the way Flux does (RFC 25, V1).
+"""`jobspec validate -t flux --native`: check a plain Flux jobspec the way Flux does (RFC 25, V1).
 
 Follows flux-core's own validator (the Python bindings' JobspecV1 checks that
 job-ingest runs) and the RFC 25 text where it says more: exactly one resource and

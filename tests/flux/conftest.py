@@ -1,5 +1,4 @@
-"""Fixtures shared by the Flux tests, loaded with ``pytest_plugins = ["fluxfixtures"]``
-(not a conftest, so that its name cannot clash with other test folders' conftest)."""
+"""Fixtures of the Flux tests: fresh Flux clients, and the stand-in flux command."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fluxhelpers import HERE, FakeFlux
+from flux_support import HERE, FakeFlux
 
 from jobspec.transformers.flux import client as flux_client
 
@@ -24,6 +23,7 @@ def fresh_clients() -> Iterator[None]:
 
 @pytest.fixture
 def fake_flux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_clients: None) -> FakeFlux:
+    """The stand-in flux command first on PATH, FLUX_URI set, the bindings out of reach."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
     flux = bin_dir / "flux"

@@ -1,4 +1,4 @@
-"""`jobspec validate --flux`, with Flux's own RFC 25 schema as the oracle."""
+"""`jobspec validate -t flux --native`, with Flux's own RFC 25 schema as the oracle."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import jobspec_cli
+from support import jobspec_cli
 
 from jobspec import load
-from jobspec.document.flux import validate_flux
+from jobspec.transformers.flux.rfc25 import validate_flux
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -29,7 +29,7 @@ def test_every_rfc25_example_passes(shared: Path) -> None:
 
 def test_cli_validate_flux_on_every_rfc25_example(shared: Path) -> None:
     paths = [str(p) for p in rfc25(shared)]
-    done = jobspec_cli("validate", "--flux", *paths)
+    done = jobspec_cli("validate", "-t", "flux", "--native", *paths)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("valid Flux jobspec") == len(paths)
 
@@ -115,10 +115,13 @@ def test_flux_rules_beyond_the_schema(shared: Path, name: str, mutate: Mutation,
 
 def test_flux_validation_reports_lines(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
-    path.write_text(
-        "version: 1\nresources:\n- type: slot\n  count: 0\n  label: a\n  with:\n  - type: core\n    count: 1\n"
-        "tasks:\n- command: [app]\n  slot: a\n  count: {per_slot: 1}\nattributes:\n  system: {duration: 0}\n"
-    )
-    done = jobspec_cli("validate", "--flux", str(path))
+    doc = {
+        "version": 1,
+        "resources": [{"type": "slot", "count": 0, "label": "a", "with": [{"type": "core", "count": 1}]}],
+        "tasks": [{"command": ["app"], "slot": "a", "count": {"per_slot": 1}}],
+        "attributes": {"system": {"duration": 0}},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))  # the slot's count is on line 4
+    done = jobspec_cli("validate", "-t", "flux", "--native", str(path))
     assert done.returncode == 2
     assert f"{path}:4:10: resources[0].count: node, slot, or core count must be > 0" in done.stderr

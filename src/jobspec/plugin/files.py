@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import Problem
-from jobspec.steps.base import Field, StepBase, StepOutput
-from jobspec.steps.errors import StepError
+from jobspec.plugin.errors import StepError
+from jobspec.plugin.steps import Field, StepBase, StepOutput
 
 if TYPE_CHECKING:
-    from jobspec.engine.run import StepContext
+    from jobspec.plugin.context import StepContext
 
 
 class WriterStep(StepBase):

@@ -9,25 +9,38 @@ the test cluster sent back.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from slurm_support import RECORDS, node_graph
 
 from jobspec.document.problems import JobspecError
 from jobspec.document.resources import ResourceCounts, count_resources
 from jobspec.engine.plan import plan
-from jobspec.transformers.slurm import commands
-from jobspec.transformers.slurm.transformer import (
+from jobspec.transformers.slurm.options import (
     DEFAULT_REST_URL,
-    SlurmTransformer,
-    Token,
+    SlurmOptions,
     resolve_interface,
     resolve_rest_url,
     url_problem,
 )
+from jobspec.transformers.slurm.parse import SbatchOutputError, parse_token
+from jobspec.transformers.slurm.request import JobRequest, sbatch_argv
+from jobspec.transformers.slurm.rest_mapping import (
+    REST_FIELDS,
+    RLIMIT_NAMES,
+    RestMappingError,
+    parse_rest_submit,
+    parse_sbatch_args,
+    propagated_rlimits,
+    rest_failure,
+    rest_fields,
+    rest_job,
+    rest_pairs_problem,
+)
+from jobspec.transformers.slurm.state import Token
+from jobspec.transformers.slurm.transformer import SlurmTransformer
 
-RECORDS = Path(__file__).parent / "records"
 WEIRD = 'it\'s "q" $(echo pwned) `x` a  b\nline2 é 50%j \\n'
 URL = "http://slurm:6820"
 
@@ -36,15 +49,7 @@ def answer(name: str) -> Any:
     return json.loads((RECORDS / f"rest-{name}.json").read_text(encoding="utf-8"))
 
 
-def node_graph(nodes: int, slots: int, cores: int, gpus: int = 0) -> list[dict[str, object]]:
-    below: list[dict[str, object]] = [{"type": "core", "count": cores}]
-    if gpus:
-        below.append({"type": "gpu", "count": gpus})
-    slot = {"type": "slot", "label": "s", "count": slots, "with": below}
-    return [{"type": "node", "count": nodes, "with": [slot]}] if nodes else [slot]
-
-
-def request(counts: ResourceCounts | None = None, **changes: Any) -> commands.JobRequest:
+def request(counts: ResourceCounts | None = None, **changes: Any) -> JobRequest:
     fields: dict[str, Any] = {
         "job_name": WEIRD,
         "workdir": "/work dir",
@@ -57,14 +62,14 @@ def request(counts: ResourceCounts | None = None, **changes: Any) -> commands.Jo
         "environment": {"GREETING": WEIRD, "JOBSPEC_STAGE": "/st 100%"},
         **changes,
     }
-    return commands.JobRequest(counts or count_resources(node_graph(2, 1, 2), "s"), **fields)
+    return JobRequest(counts or count_resources(node_graph(2, 1, 2), "s"), **fields)
 
 
 # ---------------------------------------------------------------- the job
 
 
 def test_rest_job_is_the_job_sbatch_gets() -> None:
-    job = commands.rest_job(request(options=("--comment=" + WEIRD, "--time=5")), {"PATH": "/bin"})
+    job = rest_job(request(options=("--comment=" + WEIRD, "--time=5")), {"PATH": "/bin"})
     environment = job.pop("environment")
     assert job == {
         "name": WEIRD,
@@ -113,13 +118,13 @@ def test_the_argv_read_back_as_sbatch_reads_it_is_the_rest_job(
     if exclusive:
         counts = ResourceCounts(**{**counts.__dict__, "exclusive": True})
     req = request(counts, key="run.7", options=("-p", "debug", "--nice"))
-    argv = commands.sbatch_argv(req)
+    argv = sbatch_argv(req)
     assert argv[:2] == ["sbatch", "--parsable"]
-    from_argv = commands.rest_fields(commands.parse_sbatch_args(argv[2:]))
-    job = commands.rest_job(req, {})
+    from_argv = rest_fields(parse_sbatch_args(argv[2:]))
+    job = rest_job(req, {})
     del job["environment"]
     assert from_argv == job
-    assert {name for name, _ in req.pairs()} <= set(commands.REST_FIELDS)
+    assert {name for name, _ in req.pairs()} <= set(REST_FIELDS)
     if counts.gpus_per_task:
         assert job["gpus_per_task"] == "1"  # text, as sbatch's --gpus-per-task=1
     if exclusive:
@@ -155,7 +160,7 @@ def test_the_argv_read_back_as_sbatch_reads_it_is_the_rest_job(
     ],
 )
 def test_passthrough_options_become_rest_fields(args: list[str], expected: dict[str, Any]) -> None:
-    assert commands.rest_fields(commands.parse_sbatch_args(args)) == expected
+    assert rest_fields(parse_sbatch_args(args)) == expected
 
 
 @pytest.mark.parametrize(
@@ -173,10 +178,10 @@ def test_passthrough_options_become_rest_fields(args: list[str], expected: dict[
     ],
 )
 def test_options_the_rest_api_cannot_carry_are_refused_not_dropped(args: list[str], message: str) -> None:
-    with pytest.raises(commands.RestMappingError) as caught:
-        commands.rest_fields(commands.parse_sbatch_args(args))
+    with pytest.raises(RestMappingError) as caught:
+        rest_fields(parse_sbatch_args(args))
     assert message in str(caught.value)
-    assert message in (commands.rest_pairs_problem(args) or "")
+    assert message in (rest_pairs_problem(args) or "")
 
 
 def test_sbatch_directives_are_read_for_the_rest_api_with_sbatch_s_precedence() -> None:
@@ -188,20 +193,20 @@ def test_sbatch_directives_are_read_for_the_rest_api_with_sbatch_s_precedence() 
         "#SBATCH --comment=ignored-after-the-first-command\n"
     )
     req = request(qos=None, duration=None, after=None, partition=None, account=None, options=("--nice=4",))
-    job = commands.rest_job(req, {}, script)
+    job = rest_job(req, {}, script)
     # the script's lines first, then jobspec's options, then slurm.options
     assert (job["comment"], job["time_limit"], job["qos"], job["nice"]) == ("kept words", 60, "low", 4)
-    with_duration = commands.rest_job(request(duration=120), {}, script)
+    with_duration = rest_job(request(duration=120), {}, script)
     assert with_duration["time_limit"] == 2  # jobspec's duration beats the #SBATCH line, as with sbatch
-    assert "#SBATCH" in (commands.rest_pairs_problem((), "#!/bin/sh\n#SBATCH --wrap=x\n") or "")
-    assert commands.rest_pairs_problem((), "#!/bin/sh\n#SBATCH --comment 'unclosed\n") is not None
+    assert "#SBATCH" in (rest_pairs_problem((), "#!/bin/sh\n#SBATCH --wrap=x\n") or "")
+    assert rest_pairs_problem((), "#!/bin/sh\n#SBATCH --comment 'unclosed\n") is not None
 
 
 def test_the_environment_is_what_sbatch_would_export() -> None:
     base = {"PATH": "/bin", "SLURM_JWT": "secret-token", "GREETING": "base", "SLURM_UMASK": "0077"}
     submitter = {"SLURM_SUBMIT_DIR": "/home/u", "SLURM_RLIMIT_CORE": "0", "SLURM_UMASK": "0077"}
     req = request(count_resources(node_graph(0, 3, 2), "s"))
-    environment = commands.rest_job(req, base, "", submitter)["environment"]
+    environment = rest_job(req, base, "", submitter)["environment"]
     assert "SLURM_JWT" not in environment  # the REST API's token never reaches a job
     assert environment["GREETING"] == WEIRD  # the jobspec's variables over this process's
     assert (environment["PATH"], environment["SLURM_SUBMIT_DIR"], environment["SLURM_RLIMIT_CORE"]) == (
@@ -215,63 +220,63 @@ def test_the_environment_is_what_sbatch_would_export() -> None:
 @pytest.mark.parametrize(
     ("conf", "expected"),
     [
-        ("ClusterName=x\n", list(commands.RLIMIT_NAMES)),
-        ("PropagateResourceLimits=ALL\n", list(commands.RLIMIT_NAMES)),
+        ("ClusterName=x\n", list(RLIMIT_NAMES)),
+        ("PropagateResourceLimits=ALL\n", list(RLIMIT_NAMES)),
         ("PropagateResourceLimits=NONE\n", []),
         ("propagateresourcelimits=core,NOFILE\n", ["CORE", "NOFILE"]),
-        ("PropagateResourceLimits_Except=MEMLOCK\n", [n for n in commands.RLIMIT_NAMES if n != "MEMLOCK"]),
-        ("#PropagateResourceLimits=NONE\n", list(commands.RLIMIT_NAMES)),
+        ("PropagateResourceLimits_Except=MEMLOCK\n", [n for n in RLIMIT_NAMES if n != "MEMLOCK"]),
+        ("#PropagateResourceLimits=NONE\n", list(RLIMIT_NAMES)),
     ],
 )
 def test_propagated_limits_follow_slurm_conf(conf: str, expected: list[str]) -> None:
-    assert commands.propagated_rlimits(conf) == expected
+    assert propagated_rlimits(conf) == expected
 
 
 # ---------------------------------------------------------------- slurmrestd's answers
 
 
 def test_a_submission_s_job_id_and_warnings() -> None:
-    assert commands.parse_rest_submit(answer("submitted")) == ("961", [])
-    assert commands.parse_rest_submit(answer("held")) == ("962", ["Job is in held state, pending scheduler release"])
-    with pytest.raises(commands.SbatchOutputError, match="no job id"):
-        commands.parse_rest_submit({"errors": []})
+    assert parse_rest_submit(answer("submitted")) == ("961", [])
+    assert parse_rest_submit(answer("held")) == ("962", ["Job is in held state, pending scheduler release"])
+    with pytest.raises(SbatchOutputError, match="no job id"):
+        parse_rest_submit({"errors": []})
 
 
 def test_refusals_are_told_in_slurm_s_words() -> None:
-    assert commands.rest_failure(500, answer("bad-partition"), URL) == (
+    assert rest_failure(500, answer("bad-partition"), URL) == (
         "Slurm refused the job: Invalid partition name specified"
     )
-    assert commands.rest_failure(500, answer("too-many-nodes"), URL) == (
+    assert rest_failure(500, answer("too-many-nodes"), URL) == (
         "Slurm refused the job: Node count specification invalid"
     )
-    assert commands.rest_failure(400, answer("no-environment"), URL) == (
+    assert rest_failure(400, answer("no-environment"), URL) == (
         "Slurm's REST API could not read the job: environment must be set; Failure during parsing"
     )
-    assert commands.rest_failure(400, answer("bad-key"), URL) == (
+    assert rest_failure(400, answer("bad-key"), URL) == (
         'Slurm\'s REST API could not read the job: Unknown key "bogus_key"; Failure during parsing'
     )
 
 
 def test_token_trouble_is_told_as_such() -> None:
     # slurmrestd's words for a bad or expired token mislead ("Zero Bytes were transmitted or received")
-    message = commands.rest_failure(500, answer("bad-token"), URL)
+    message = rest_failure(500, answer("bad-token"), URL)
     assert message.startswith(f"Slurm's REST API at {URL} could not use the token (Zero Bytes were transmitted")
     assert "expired, or not for this user" in message and "auth step" in message
-    message = commands.rest_failure(401, "Authentication failure", URL)
+    message = rest_failure(401, "Authentication failure", URL)
     assert message == (
         f"Slurm's REST API at {URL} needs a token it accepts (401 Authentication failure): "
         "add an auth step before this step, or export SLURM_JWT"
     )
-    assert "has no v0.0.38 (404)" in commands.rest_failure(404, "", URL)
+    assert "has no v0.0.38 (404)" in rest_failure(404, "", URL)
     down = {"errors": [{"error_code": 1007, "error": "Unable to contact slurm controller (connect failure)"}]}
-    assert commands.rest_failure(500, down, URL) == (
+    assert rest_failure(500, down, URL) == (
         "Slurm did not answer: Unable to contact slurm controller (connect failure)"
     )
 
 
 def test_the_token_is_read_from_scontrol_and_hidden_in_reprs() -> None:
-    assert commands.parse_token("SLURM_JWT=eyJ.abc.def\n") == "eyJ.abc.def"
-    assert commands.parse_token("") is None and commands.parse_token("SLURM_JWT=\n") is None
+    assert parse_token("SLURM_JWT=eyJ.abc.def\n") == "eyJ.abc.def"
+    assert parse_token("") is None and parse_token("SLURM_JWT=\n") is None
     token = Token("root", "eyJ.secret.value", 600, 0.0)
     assert "secret" not in repr(token) and "secret" not in str({"slurm.token": token})
 
@@ -282,14 +287,14 @@ def test_the_token_is_read_from_scontrol_and_hidden_in_reprs() -> None:
 def test_interface_and_address_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("JOBSPEC_SLURM_INTERFACE", "JOBSPEC_SLURMRESTD_URL", "SLURMRESTD_URL"):
         monkeypatch.delenv(name, raising=False)
-    assert resolve_interface({}, {}) == "cli"
-    assert resolve_rest_url({}, {}) == DEFAULT_REST_URL == "http://127.0.0.1:6820"
+    assert resolve_interface({}, SlurmOptions()) == "cli"
+    assert resolve_rest_url({}, SlurmOptions()) == DEFAULT_REST_URL == "http://127.0.0.1:6820"
     monkeypatch.setenv("SLURMRESTD_URL", "http://b:1/")
-    assert resolve_rest_url({}, {}) == "http://b:1"
+    assert resolve_rest_url({}, SlurmOptions()) == "http://b:1"
     monkeypatch.setenv("JOBSPEC_SLURMRESTD_URL", "http://a:1")
     monkeypatch.setenv("JOBSPEC_SLURM_INTERFACE", "rest")
-    assert (resolve_interface({}, {}), resolve_rest_url({}, {})) == ("rest", "http://a:1")
-    options = {"interface": "cli", "rest_url": "https://c"}
+    assert (resolve_interface({}, SlurmOptions()), resolve_rest_url({}, SlurmOptions())) == ("rest", "http://a:1")
+    options = SlurmOptions(interface="cli", rest_url="https://c")
     assert (resolve_interface({}, options), resolve_rest_url({}, options)) == ("cli", "https://c")
     settings = {"slurm.interface": "REST", "slurm.rest_url": "http://d:2"}
     assert (resolve_interface(settings, options), resolve_rest_url(settings, options)) == ("rest", "http://d:2")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HELLO, jobspec_cli, make_jobspec
+from support import HELLO, jobspec_cli, make_jobspec
 
 from jobspec import run
 from jobspec.engine.run import Reporter
@@ -192,3 +192,12 @@ def test_missing_interpreter_fails_with_127(tmp_path: Path) -> None:
 def test_job_ids_cannot_name_paths_outside_the_store(ident: str) -> None:
     done = jobspec_cli("status", "-t", "local", ident)
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_watched_output_keeps_a_character_split_across_two_writes(tmp_path: Path) -> None:
+    # "é" is two bytes in UTF-8; the job writes them a moment apart, so the follower reads them apart
+    script = "printf 'caf\\303'\nsleep 0.3\nprintf '\\251 au lait\\n'"
+    text = with_script(script, submit="    watch: true\n").replace("count: 2\n  with", "count: 1\n  with")
+    result, out = run_quiet(make_jobspec(tmp_path, text))
+    assert result.ok  # type: ignore[attr-defined]
+    assert out == "café au lait\n"

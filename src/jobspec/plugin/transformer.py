@@ -1,8 +1,9 @@
 """The transformer base class: a name, a description, its own step table, its settings,
-and the job life cycle (status, wait, cancel) of the system it drives.
+its options, how well it fits this machine, and the job life cycle (status, wait,
+cancel) of the system it drives.
 
-The seed's plugin API holds: ``MyTransformer.register_step(StepClass)`` and
-``MyTransformer.register_step(EmptyStep, name="stage")``; each class has its own table.
+The step table is the original plugin API: ``MyTransformer.register_step(StepClass)``
+and ``MyTransformer.register_step(EmptyStep, name="stage")``; each class has its own.
 """
 
 from __future__ import annotations
@@ -10,47 +11,28 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from jobspec.engine.settings import CORE_SETTINGS, Setting
+from jobspec.plugin.errors import TransformerUnavailable
+from jobspec.plugin.settings import CORE_SETTINGS, Setting
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.document.problems import Problem
-    from jobspec.engine.plan import PlannedStep
     from jobspec.engine.result import RunResult
     from jobspec.engine.run import Reporter
-    from jobspec.steps.base import StepBase
-
-FINAL_STATES = ("completed", "failed", "cancelled")
-
-
-@dataclass
-class JobStatus:
-    """A job's state as its system reports it."""
-
-    job_id: str
-    state: str  # pending, running, completed, failed, cancelled
-    exit_code: int | None = None
-    transformer: str = ""
-    reason: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        return self.state in FINAL_STATES
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    from jobspec.plugin.status import JobStatus
+    from jobspec.plugin.steps import PlannedStep, StepBase
 
 
-class JobLookupError(Exception):
-    """No job with that id is known (exit code 2 on the command line)."""
+@dataclass(frozen=True)
+class TransformerOptions:
+    """A transformer's options, given when it is made (``SlurmTransformer(interface="rest")``).
 
-
-class TransformerUnavailable(Exception):
-    """The chosen system cannot be reached from here; nothing was started (exit code 1)."""
+    A transformer with options subclasses this with typed fields and names it in
+    ``options_type``; an unknown option is a TypeError naming the known ones.
+    """
 
 
 class Transformer:
@@ -60,15 +42,22 @@ class Transformer:
     description: ClassVar[str] = ""
     steps: ClassVar[dict[str, type[StepBase]]] = {}
     settings: ClassVar[Mapping[str, Setting]] = {}
+    options_type: ClassVar[type[TransformerOptions]] = TransformerOptions
+    native_format: ClassVar[str | None] = None  # its own jobspec format, if it has one (see native_problems)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Each class its own table (the seed shared one dict among all transformers);
-        # a subclass starts from a copy of its parent's.
+        # Each class its own table, starting from a copy of its parent's.
         cls.steps = dict(cls.steps)
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        known = getattr(self.options_type, "__dataclass_fields__", {})
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(sorted(known)) or "none"
+            raise TypeError(f"transformer {self.name} takes no option {', '.join(unknown)} (it takes: {takes})")
+        self.options = self.options_type(**options)
+        self._ready = False
 
     @classmethod
     def register_step(cls, step: type[StepBase], name: str | None = None) -> type[StepBase]:
@@ -80,15 +69,25 @@ class Transformer:
     def setting_table(cls) -> Mapping[str, Setting]:
         return {**CORE_SETTINGS, **cls.settings}
 
+    # ---------------------------------------------------------------- where it runs
+
     @classmethod
     def available(cls) -> tuple[bool, str]:
         """Whether this transformer can run jobs here, and why (or why not). Cheap."""
         return True, "always"
 
+    @classmethod
+    def affinity(cls) -> int:
+        """How strongly this transformer asks to be chosen when the user names none:
+        the available transformer with the highest affinity above 0 is used. 0 (the
+        default): only when named. Built in: flux 30 inside an instance, slurm 20 where
+        a controller answers, local 1."""
+        return 0
+
     def ensure_ready(self) -> None:
         """Before a real run's first step: raise TransformerUnavailable, saying why and
         what to do, if this system cannot be used from here. Checked once per instance."""
-        if getattr(self, "_ready", False):
+        if self._ready:
             return
         ok, why = self.available()
         if not ok:
@@ -97,12 +96,22 @@ class Transformer:
 
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
-        """Whether ``job_id`` looks like one of this system's job ids."""
+        """Whether ``job_id`` looks like one of this system's job ids (`jobspec status ID`
+        asks every transformer)."""
         return False
+
+    # ---------------------------------------------------------------- planning
 
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """Transformer-wide plan-time rules (resource limits, say). Changes nothing."""
         return []
+
+    def native_problems(self, jobspec: Jobspec) -> list[Problem]:
+        """A plain document checked by the rules of this system's own jobspec format
+        (`jobspec validate --native`), for transformers that name a ``native_format``."""
+        raise NotImplementedError(f"transformer {self.name} has no jobspec format of its own")
+
+    # ---------------------------------------------------------------- running
 
     def run(
         self,
@@ -110,16 +119,17 @@ class Transformer:
         *,
         dry_run: bool = False,
         reporter: Reporter | None = None,
+        quiet: bool = False,
     ) -> RunResult:
-        """Plan and run a jobspec with this transformer (the seed's ``run(filename)``)."""
-        from jobspec.engine.run import run
+        """Plan and run a jobspec with this transformer: the original Python use,
+        ``get_transformer_registry().get_plugin("flux")().run("jobspec.yaml")``.
+        ``quiet``: print nothing (without a ``reporter``); the result says it all.
+        (It calls up into the engine, lazily: the one place the contract does.)"""
+        from jobspec.engine.run import Reporter, run
 
+        if quiet and reporter is None:
+            reporter = Reporter(stream=_Discard(), output=_Discard(), color=False)
         return run(source, self, dry_run=dry_run, reporter=reporter)
-
-    def find_job(self, key: str) -> str | None:
-        """The id of the job submitted with ``key`` (see StepContext.submit_key), if the
-        system has it. Transformers that record keys with their jobs implement this."""
-        return None
 
     def run_many(
         self,
@@ -148,7 +158,13 @@ class Transformer:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"jobspec-{self.name}") as pool:
             return list(pool.map(one, sources))
 
-    # The job life cycle, by job id, from any process.
+    # ---------------------------------------------------------------- the job life cycle, by id, from any process
+
+    def find_job(self, key: str) -> str | None:
+        """The id of the job submitted with ``key`` (see StepContext.submit_key), if the
+        system has it. Transformers that record keys with their jobs implement this."""
+        return None
+
     def status(self, job_id: str) -> JobStatus:
         raise NotImplementedError(f"{self.name} cannot look up jobs")
 

@@ -1,4 +1,4 @@
-"""The flux command lines: only options flux-core documents, with values it accepts, and
+"""The flux command lines (`command_lines`): only options flux-core documents, with values it accepts, and
 the by-hand ``flux submit`` / ``flux batch`` asking for the same job as our jobspec.
 
 The option tables below are transcribed from flux-core's manual pages
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fluxoracles import PARENT_ID, STAGE, document, errors, example_jobspecs, jobs_of, node, slot, spec25_flux
+from flux_support import PARENT_ID, STAGE, document, errors, example_jobspecs, jobs_of, node, slot, spec25_flux
 
 from jobspec import load
-from jobspec.transformers.flux import commands, jobids, outcome
+from jobspec.transformers.flux import command_lines, jobids
 from jobspec.transformers.flux.jobspec_v1 import TASK_SHELL, FluxJob, batch_job, submit_job, to_jobspec
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/u", "PRICE": "$5"}
@@ -255,7 +255,7 @@ def _relabel(value: Any, label: str) -> Any:
 
 def assert_same_job(job: FluxJob) -> None:
     ours = to_jobspec(job, BASE_ENV)
-    theirs = flux_submit_jobspec(commands.by_hand(job), BASE_ENV, job.script)
+    theirs = flux_submit_jobspec(command_lines.by_hand(job), BASE_ENV, job.script)
     ours = _relabel(ours, "task")
     ours["tasks"][0]["slot"] = "task"
     assert theirs == ours
@@ -268,7 +268,7 @@ def assert_same_job(job: FluxJob) -> None:
 def test_every_example_by_hand_uses_documented_options_and_is_the_same_job(path: Path) -> None:
     js = load(path)
     for _, _, job in jobs_of(js):
-        assert commands.same_job(job)
+        assert command_lines.same_job(job)
         assert_same_job(job)
 
 
@@ -311,7 +311,7 @@ def test_by_hand_is_the_same_job(name: str, kind: str, watch: bool, attrs: bool)
         )
     else:
         job = batch_job(js, "#!/bin/bash\necho hi\n", stage=STAGE, filename="job.sh", watch=watch, after=PARENT_ID)
-    assert commands.same_job(job)
+    assert command_lines.same_job(job)
     assert_same_job(job)
 
 
@@ -320,12 +320,12 @@ def test_when_flux_submit_cannot_say_the_graph_it_says_so(name: str) -> None:
     resources, count = NOT_SAME[name]
     js = document(resources, count)
     job = submit_job(js, ["/bin/true"], stage=STAGE)
-    assert not commands.same_job(job)
-    theirs = flux_submit_jobspec(commands.by_hand(job), BASE_ENV)
+    assert not command_lines.same_job(job)
+    theirs = flux_submit_jobspec(command_lines.by_hand(job), BASE_ENV)
     assert errors(spec25_flux(), theirs) == []
     ours = to_jobspec(job, BASE_ENV)
     # still the same number of tasks and no fewer cores: the closest flux submit can say
-    from fluxoracles import flux_counts
+    from flux_support import flux_counts
 
     assert flux_counts(theirs)["tasks"] == flux_counts(ours)["tasks"]
     assert flux_counts(theirs)["cores"] <= flux_counts(ours)["cores"]
@@ -333,8 +333,8 @@ def test_when_flux_submit_cannot_say_the_graph_it_says_so(name: str) -> None:
 
 def test_batch_without_shebang_is_not_quite_the_same_by_hand() -> None:
     job = batch_job(document([slot(1, 1)]), "echo hi\n", stage=STAGE, filename="b.sh")
-    assert not commands.same_job(job)
-    parse_documented(commands.by_hand(job))
+    assert not command_lines.same_job(job)
+    parse_documented(command_lines.by_hand(job))
 
 
 def test_resources_of_submit_is_flux_cores_from_command() -> None:
@@ -343,25 +343,25 @@ def test_resources_of_submit_is_flux_cores_from_command() -> None:
         (3, 1, 2, 2, True),
         (5, 2, None, None, False),
     ]:
-        built, count = commands.resources_of_submit(ntasks, cores, gpus, nodes, exclusive)
+        built, count = command_lines.resources_of_submit(ntasks, cores, gpus, nodes, exclusive)
         assert {"resources": built, "count": count} == _from_command(ntasks, cores, gpus, nodes, exclusive)
 
 
 def test_env_values_are_escaped_for_flux_template_expansion() -> None:
-    assert commands.env_option("A", "$HOME/x") == "--env=A=$$HOME/x"
+    assert command_lines.env_option("A", "$HOME/x") == "--env=A=$$HOME/x"
     value = "cost $5, ${X} and $$"
-    escaped = commands.env_option("A", value).split("=", 2)[2]
+    escaped = command_lines.env_option("A", value).split("=", 2)[2]
     assert string.Template(escaped).substitute({}) == value
 
 
 def test_durations_are_flux_standard_durations() -> None:
-    assert commands.fsd(60) == "60s"
-    assert commands.fsd(90.0) == "90s"
-    assert commands.fsd(1.5) == "1.5s"
-    assert commands.fsd(0.001) == "0.001s"
+    assert command_lines.fsd(60) == "60s"
+    assert command_lines.fsd(90.0) == "90s"
+    assert command_lines.fsd(1.5) == "1.5s"
+    assert command_lines.fsd(0.001) == "0.001s"
     for seconds in (1, 59.25, 3600, 86400 * 7, 1e-3):
-        assert _fsd_seconds(commands.fsd(seconds)) == pytest.approx(seconds)
-        assert FSD.match(commands.fsd(seconds))
+        assert _fsd_seconds(command_lines.fsd(seconds)) == pytest.approx(seconds)
+        assert FSD.match(command_lines.fsd(seconds))
 
 
 # ---------------------------------------------------------------- plumbing commands
@@ -416,25 +416,25 @@ def _check_plumbing(argv: list[str]) -> None:
 def test_plumbing_uses_documented_subcommands_and_options() -> None:
     job_id = str(jobids.decode(PARENT_ID))
     for argv in (
-        commands.job_submit(),
-        commands.attach(job_id),
-        commands.eventlog(job_id),
-        commands.wait_event(job_id),
-        commands.wait_event(job_id, "clean", 2.5),
-        commands.cancel(job_id),
-        commands.getattr_("rank"),
-        commands.recent_jobs(),
-        commands.job_info(job_id),
-        commands.archive_create("n", STAGE, ["a", "b"]),
-        commands.archive_extract_elsewhere("n", STAGE, ".m", 0),
-        commands.archive_remove("n"),
-        commands.filemap_map("n", STAGE, ["a"]),
-        commands.filemap_get_elsewhere("n", STAGE, ".m", 3),
-        commands.filemap_unmap("n"),
+        command_lines.job_submit(),
+        command_lines.attach(job_id),
+        command_lines.eventlog(job_id),
+        command_lines.wait_event(job_id),
+        command_lines.wait_event(job_id, "clean", 2.5),
+        command_lines.cancel(job_id),
+        command_lines.getattr_("rank"),
+        command_lines.recent_jobs(),
+        command_lines.job_info(job_id),
+        command_lines.archive_create("n", STAGE, ["a", "b"]),
+        command_lines.archive_extract_elsewhere("n", STAGE, ".m", 0),
+        command_lines.archive_remove("n"),
+        command_lines.filemap_map("n", STAGE, ["a"]),
+        command_lines.filemap_get_elsewhere("n", STAGE, ".m", 3),
+        command_lines.filemap_unmap("n"),
     ):
         _check_plumbing(argv)
-    assert commands.wait_event(job_id, "clean", 2.5)[-3] == "--timeout=2.5s"
-    assert "--exclude=3" in commands.filemap_get_elsewhere("n", STAGE, ".m", 3)
+    assert command_lines.wait_event(job_id, "clean", 2.5)[-3] == "--timeout=2.5s"
+    assert "--exclude=3" in command_lines.filemap_get_elsewhere("n", STAGE, ".m", 3)
 
 
 # ---------------------------------------------------------------- the two shell one-liners, run for real
@@ -454,97 +454,10 @@ def test_stage_shell_skips_ranks_that_already_see_the_stage(tmp_path: Path) -> N
     stage = tmp_path / "stage"
     witness = tmp_path / "ran"
     run_it = ["/bin/sh", "-c", f"touch {witness}"]
-    argv = ["/bin/sh", "-c", commands.STAGE_SHELL, "jobspec-stage", str(stage), ".marker", *run_it]
+    argv = ["/bin/sh", "-c", command_lines.STAGE_SHELL, "jobspec-stage", str(stage), ".marker", *run_it]
     subprocess.run(argv, check=True)  # no stage here: made, and the command runs
     assert stage.is_dir() and witness.exists()
     witness.unlink()
     (stage / ".marker").touch()  # this rank sees our stage (shared file system): nothing to do
     subprocess.run(argv, check=True)
     assert not witness.exists()
-
-
-# ---------------------------------------------------------------- job ids and outcomes
-
-
-def test_f58_job_ids() -> None:
-    assert jobids.encode(0) == "ƒ1"
-    assert jobids.encode(57) == "ƒz"
-    assert jobids.encode(58) == "ƒ21"
-    assert jobids.encode(2**64 - 1) == "ƒjpXCZedGfVQ"
-    for n in (1, 58**3, 123456789012345, 2**63, 2**64 - 1):
-        text = jobids.encode(n)
-        assert jobids.decode(text) == n
-        assert jobids.decode("f" + text[1:]) == n
-        assert jobids.decode(str(n)) == n and jobids.decode(hex(n)) == n
-        assert jobids.is_f58(text) and jobids.is_f58("f" + text[1:])
-        assert jobids.normalise("f" + text[1:]) == text
-    for bad in ("", "ƒ", "ƒ0", "ƒO", "ƒl", "fI", "local-19ab-xyz", "12345", "ƒjpXCZedGfVR", "0x1g"):
-        assert not jobids.is_f58(bad), bad
-    for bad in ("", "ƒ0", "job", "0x", str(2**64)):
-        with pytest.raises(ValueError):
-            jobids.decode(bad)
-
-
-def _events(*names: str, **contexts: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"timestamp": 100.0 + i, "name": n, "context": contexts.get(n, {})} for i, n in enumerate(names)]
-
-
-def test_outcomes_from_eventlogs() -> None:
-    ok = _events("submit", "validate", "depend", "priority", "alloc", "start", "finish", "release", "free", "clean")
-    ok[6]["context"] = {"status": 0}
-    s = outcome.status_from_events("ƒ1", ok)
-    assert (s.state, s.exit_code, s.details["result"]) == ("completed", 0, "COMPLETED")
-
-    failed = _events("submit", "alloc", "start", "finish", "clean")
-    failed[3]["context"] = {"status": 7 << 8}
-    s = outcome.status_from_events("ƒ1", failed)
-    assert (s.state, s.exit_code) == ("failed", 7)
-
-    killed = _events("submit", "alloc", "start", "finish")
-    killed[3]["context"] = {"status": 9}
-    assert outcome.status_from_events("ƒ1", killed).exit_code == 137
-
-    cancelled = _events("submit", "exception", "clean")
-    cancelled[1]["context"] = {"type": "cancel", "severity": 0, "note": "by user"}
-    s = outcome.status_from_events("ƒ1", cancelled)
-    assert (s.state, s.exit_code, s.reason) == ("cancelled", None, "cancel: by user")
-
-    timeout = _events("submit", "alloc", "start", "exception", "finish", "clean")
-    timeout[3]["context"] = {"type": "timeout", "severity": 0, "note": "resource allocation expired"}
-    timeout[4]["context"] = {"status": 15}
-    s = outcome.status_from_events("ƒ1", timeout)
-    assert (s.state, s.details["result"]) == ("failed", "TIMEOUT") and "time limit" in (s.reason or "")
-
-    dep = _events("submit", "dependency-add", "exception", "clean")
-    dep[1]["context"] = {"description": "afterok=ƒ2"}
-    dep[2]["context"] = {"type": "dependency", "severity": 0, "note": "dependency ƒ2 failed"}
-    s = outcome.status_from_events("ƒ1", dep)
-    assert (s.state, s.reason) == ("failed", "dependency: dependency ƒ2 failed")
-
-    waiting = _events("submit", "validate", "dependency-add")
-    waiting[2]["context"] = {"description": "afterok=ƒ2"}
-    s = outcome.status_from_events("ƒ1", waiting)
-    assert (s.state, s.reason, s.done) == ("pending", "waiting for afterok=ƒ2", False)
-
-    running = _events("submit", "alloc", "start")
-    assert outcome.status_from_events("ƒ1", running).state == "running"
-
-    minor = _events("submit", "alloc", "start", "exception")
-    minor[3]["context"] = {"type": "test", "severity": 3, "note": ""}
-    assert outcome.status_from_events("ƒ1", minor).state == "running"
-
-
-def test_result_objects_as_flux_job_status_prints_them() -> None:
-    result = {
-        "id": 5,
-        "t_submit": 1.0,
-        "t_run": 2.0,
-        "t_cleanup": 3.0,
-        "waitstatus": 256,
-        "exception_occurred": False,
-        "result": 2,
-    }
-    s = outcome.status_from_result("ƒ6", result)
-    assert (s.state, s.exit_code, s.details["result"]) == ("failed", 1, "FAILED")
-    assert outcome.status_from_result("ƒ6", {**result, "waitstatus": 0, "result": 1}).state == "completed"
-    assert outcome.result_from_events(5, outcome.parse_eventlog('{"timestamp":1,"name":"submit"}\n\n'))["result"] == 2

@@ -1,7 +1,9 @@
 """Settings: values that `set`/`unset` steps change for the steps that follow.
 
 Core settings are ``stage`` and ``sharedfs``; a transformer declares its own
-(``slurm.partition``, ...) in its ``settings`` table.
+(``slurm.partition``, ...) in its ``settings`` table. The engine applies set and
+unset while planning, so each step knows the settings in force when it runs;
+running them only reports.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from jobspec.plugin.steps import Field, StepBase, StepOutput
+
+if TYPE_CHECKING:
+    from jobspec.plugin.context import StepContext
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -67,3 +74,30 @@ CORE_SETTINGS: Mapping[str, Setting] = {
 
 def defaults(table: Mapping[str, Setting]) -> dict[str, Any]:
     return {name: s.default for name, s in table.items()}
+
+
+class SetStep(StepBase):
+    name = "set"
+    description = "change a setting for the steps that follow"
+    fields = {
+        "key": Field(str, required=True, help="the setting's name"),
+        "value": Field((str, bool, int, float, list), required=True, help="its new value"),
+    }
+
+    def describe(self, ctx: StepContext) -> str:
+        return f"{self.options['key']} = {ctx.settings.get(self.options['key'])!r}"
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        return StepOutput(f"{self.options['key']}={ctx.settings.get(self.options['key'])}")
+
+
+class UnsetStep(StepBase):
+    name = "unset"
+    description = "return a setting to its default for the steps that follow"
+    fields = {"key": Field(str, required=True, help="the setting's name")}
+
+    def describe(self, ctx: StepContext) -> str:
+        return f"{self.options['key']} back to its default ({ctx.settings.get(self.options['key'])!r})"
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        return StepOutput(f"{self.options['key']}")

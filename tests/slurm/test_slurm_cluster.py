@@ -9,79 +9,32 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import jobspec_cli, project_examples, seed_examples
+from slurm_support import (
+    SHAPES,
+    SUBMIT_AND_WAIT,
+    TASK,
+    WEIRD,
+    graph,
+    job_output,
+    jobspec_doc,
+    run_slurm,
+    show,
+    write_doc,
+)
+from support import jobspec_cli, project_examples, seed_examples
 
 from jobspec import run
 from jobspec.document.load import load
-from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
 from jobspec.transformers.registry import get_transformer_registry
-from jobspec.transformers.slurm import commands
 from jobspec.transformers.slurm.transformer import SlurmTransformer
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
-
-WEIRD = 'it\'s "q" $(echo pwned) `x` a  b\nline2 é 50%j'
-
-
-def show(job_id: str) -> dict[str, str]:
-    done = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True)
-    return commands.parse_scontrol(done.stdout)
-
-
-def jobspec_doc(
-    resources: list[dict[str, Any]],
-    transform: list[dict[str, Any]],
-    scripts: dict[str, str],
-    count: dict[str, int] | None = None,
-    system: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "version": 1,
-        "resources": resources,
-        "task": {
-            "slot": "s",
-            "count": count or {"per_slot": 1},
-            "transform": transform,
-            "scripts": [{"name": name, "content": content} for name, content in scripts.items()],
-        },
-    }
-    if system:
-        doc["attributes"] = {"system": system}
-    return doc
-
-
-def graph(nodes: int, slots: int, cores: int) -> list[dict[str, Any]]:
-    slot = {"type": "slot", "label": "s", "count": slots, "with": [{"type": "core", "count": cores}]}
-    return [{"type": "node", "count": nodes, "with": [slot]}] if nodes else [slot]
-
-
-def write_doc(tmp_path: Path, doc: dict[str, Any], name: str = "job.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def run_slurm(path: Path) -> tuple[RunResult, str]:
-    out = io.StringIO()
-    result = run(path, "slurm", reporter=Reporter(stream=io.StringIO(), output=out, color=False))
-    return result, out.getvalue()
-
-
-def job_output(result: RunResult, job_id: str) -> str:
-    step = next(s for s in result.steps if s.job_id == job_id)
-    return Path(step.details["stdout"]).read_text(encoding="utf-8")
-
-
-TASK = '#!/bin/sh\necho "$SLURMD_NODENAME rank=$JOBSPEC_TASK_RANK/$JOBSPEC_TASK_COUNT $GREETING|$(pwd)"\n'
-SUBMIT_AND_WAIT = [{"step": "write", "filename": "task.sh"}, {"step": "submit", "filename": "task.sh", "wait": True}]
 
 
 # ---------------------------------------------------------------- the examples
@@ -123,21 +76,6 @@ def test_seed_python_use() -> None:
 
 
 # ---------------------------------------------------------------- resources read back
-
-
-SHAPES = {
-    "nodes with slots of cores": (graph(2, 2, 2), None, None),
-    "slots with no node level": (graph(0, 3, 2), None, None),
-    "per_slot above 1": (graph(2, 1, 4), {"per_slot": 2}, None),
-    "total": (graph(2, 2, 1), {"total": 3}, None),
-    "a duration": (graph(1, 1, 1), None, {"duration": 90}),
-    "a long duration": (graph(0, 1, 1), None, {"duration": 3601}),
-    "an environment and a working directory": (
-        graph(2, 1, 1),
-        None,
-        {"environment": {"GREETING": WEIRD.replace("\n", " ")}, "cwd": "WORKDIR"},
-    ),
-}
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
@@ -460,106 +398,3 @@ def test_options_given_as_one_string_are_split_like_a_shell(tmp_path: Path, inte
     assert result.ok, result.error
     fields = show(result.job_ids[0])
     assert (fields["Comment"], fields["Nice"]) == ("two words", "5")
-
-
-# ---------------------------------------------------------------- the life cycle from the command line
-
-
-def submit_sleeper(tmp_path: Path, body: str) -> str:
-    transform = [{"step": "write", "filename": "s.sh"}, {"step": "submit", "filename": "s.sh"}]
-    path = write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, {"s.sh": body}), f"{abs(hash(body))}.yaml")
-    done = jobspec_cli("run", "-t", "slurm", "--json", str(path))
-    assert done.returncode == 0, done.stderr
-    job_id: str = json.loads(done.stdout)["job_ids"][0]
-    return job_id
-
-
-def test_status_wait_cancel_from_the_command_line(tmp_path: Path, interface: str) -> None:
-    job_id = submit_sleeper(tmp_path, "sleep 60\n")
-    status = jobspec_cli("status", job_id)
-    assert status.returncode == 0 and status.stdout.split()[:2] in ([job_id, "running"], [job_id, "pending"])
-    timed = jobspec_cli("wait", "--timeout", "0.2", job_id)
-    assert timed.returncode == 1 and timed.stdout.split()[1] in ("running", "pending")
-    cancel = jobspec_cli("cancel", job_id)
-    assert cancel.returncode == 0 and cancel.stdout.split()[:2] == [job_id, "cancelled"], cancel.stdout + cancel.stderr
-    waited = jobspec_cli("wait", job_id)
-    assert waited.returncode == 1 and waited.stdout.strip() == f"{job_id}  cancelled"
-    again = jobspec_cli("cancel", job_id)  # already over: says so, changes nothing
-    assert again.returncode == 0 and again.stdout.split()[:2] == [job_id, "cancelled"]
-
-    ok = submit_sleeper(tmp_path, "exit 0\n")
-    waited = jobspec_cli("wait", ok)
-    assert waited.returncode == 0 and waited.stdout.strip() == f"{ok}  completed  exit code 0"
-    bad = submit_sleeper(tmp_path, "exit 5\n")
-    waited = jobspec_cli("wait", "--json", bad)
-    assert waited.returncode == 1
-    [record] = json.loads(waited.stdout)
-    assert (record["state"], record["exit_code"], record["transformer"]) == ("failed", 5, "slurm")
-    assert record["details"]["slurm_state"] == "FAILED"
-
-
-def test_unknown_slurm_job_ids() -> None:
-    missing = jobspec_cli("status", "999999")
-    assert missing.returncode == 2 and "no Slurm job 999999" in missing.stderr
-    odd = jobspec_cli("status", "-t", "slurm", "abc")
-    assert odd.returncode == 2 and "'abc' is not a Slurm job id" in odd.stderr
-
-
-def test_available_and_listed() -> None:
-    ok, why = SlurmTransformer.available()
-    assert ok and why.endswith(" is UP")
-    listing = jobspec_cli("transformers")
-    assert f"slurm  [builtin]  can run here ({why})" in listing.stdout
-
-
-def test_dry_run_submits_nothing(tmp_path: Path) -> None:
-    path = write_doc(tmp_path, jobspec_doc(graph(2, 1, 2), SUBMIT_AND_WAIT, {"task.sh": TASK}, None, {"duration": 60}))
-    before = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
-    done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
-    assert done.returncode == 0, done.stderr
-    assert "would run `sbatch --parsable --job-name=job" in done.stdout
-    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2 --time=1" in done.stdout
-    assert "whose script starts 2 tasks of" in done.stdout
-    after = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
-    assert len(after.split()) == len(before.split())
-
-
-def test_plan_time_refusals(tmp_path: Path) -> None:
-    transform = [
-        {"step": "set", "key": "slurm.options", "value": ["small"]},
-        {"step": "write", "filename": "b.sh"},
-        {"step": "batch", "filename": "b.sh"},
-    ]
-    path = write_doc(tmp_path, jobspec_doc(graph(1, 1, 1), transform, {"b.sh": "echo no hash-bang\n"}))
-    done = jobspec_cli("run", "-t", "slurm", str(path))
-    assert done.returncode == 2
-    assert "slurm.options must start with an option" in done.stderr
-    assert "'b.sh' must start with a #! line" in done.stderr
-
-
-def test_a_resumed_run_adopts_its_job_instead_of_submitting_again(tmp_path: Path, interface: str) -> None:
-    """A journaled run (the receiver's) marks each job with its submit key; cut short
-    between sbatch and the journal line, the run finds its job again on resume."""
-    import uuid
-
-    from jobspec.engine.journal import Journal
-    from jobspec.engine.plan import plan
-    from jobspec.engine.run import execute
-
-    transform = [{"step": "write", "filename": "task.sh"}, {"step": "submit", "filename": "task.sh"}]
-    path = write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, {"task.sh": TASK}))
-    journal_path = tmp_path / "journal.jsonl"
-    key = f"run-{uuid.uuid4().hex}"
-    quiet = Reporter(stream=io.StringIO(), output=io.StringIO(), color=False)
-    first = execute(plan(path, SlurmTransformer()), quiet, journal=Journal(journal_path, key))
-    assert first.ok, first.error
-    job_id = first.job_ids[0]
-    assert show(job_id)["Comment"] == f"jobspec-submit-key={key}.1"
-    assert SlurmTransformer().find_job(f"{key}.1") == job_id
-    assert SlurmTransformer().find_job(f"{key}.9") is None
-
-    lines = journal_path.read_text().splitlines()  # as if killed before the submit's line
-    journal_path.write_text("".join(f"{line}\n" for line in lines if '"index": 1' not in line))
-    again = execute(plan(path, SlurmTransformer()), quiet, journal=Journal(journal_path, key))
-    assert again.ok, again.error
-    assert again.job_ids == [job_id] and again.steps[1].details.get("adopted")

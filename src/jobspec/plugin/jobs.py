@@ -1,0 +1,212 @@
+"""The job steps, submit and batch, and their life cycle, written once.
+
+A backend supplies small hooks (the way psij-python's batch executor asks each
+scheduler for a few pieces): `JobStep.submit` starts the job and returns its id;
+`JobStep.follow` (for ``watch: true``) and `JobStep.wait_for` (for ``wait: true``)
+have defaults that use the transformer's ``status`` and ``wait``. The rest (waiting
+or not, reading the final state, "job 42 failed with exit code 3", the job's
+environment) is here. ``stage`` and ``auth`` are declared here and implemented by
+each backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from jobspec.document.problems import Problem
+from jobspec.plugin.errors import JobLookupError, StepError, TransformerError
+from jobspec.plugin.follow import error_sink, follow_files
+from jobspec.plugin.steps import Field, StepBase, StepOutput
+
+if TYPE_CHECKING:
+    from jobspec.plugin.context import StepContext
+    from jobspec.plugin.status import JobStatus
+
+JOB_STEPS = ("submit", "batch")  # the steps that start jobs (never twice in a resumable run)
+
+_JOB_FIELDS: Mapping[str, Field] = {
+    "watch": Field(bool, help="stream the job's output and wait for it to end"),
+    "wait": Field(bool, help="wait for the job to end, without streaming"),
+    "after": Field(str, help="the name of an earlier submit or batch step this job waits for"),
+}
+
+
+def script_command(path: str | Path, content: str) -> list[str]:
+    """How to run a script file: by its ``#!`` line (as the kernel would), else with sh.
+
+    Used whether or not the file is executable, so a script written without
+    ``executable: true`` runs the same way.
+    """
+    if content.startswith("#!"):
+        first = content[2:].split("\n", 1)[0].strip()
+        if first:
+            # Linux passes everything after the interpreter as one argument
+            return [*first.split(None, 1), str(path)]
+    return ["/bin/sh", str(path)]
+
+
+class JobStep(StepBase):
+    """Common ground of submit and batch: a script (or the task's command) that becomes a job."""
+
+    # How soon `follow` first asks the job's status, and how often at the slowest (seconds)
+    poll_first: ClassVar[float] = 0.05
+    poll_longest: ClassVar[float] = 0.5
+
+    def check(self, settings: Mapping[str, Any], earlier: Sequence[StepBase] = ()) -> Iterator[Problem]:
+        filename = self.get("filename")
+        if filename is None:
+            if not self.jobspec.command:
+                yield Problem(
+                    "needs a filename (a script to run) since the task has no command",
+                    path=self.path,
+                )
+            return
+        written = any(s.name == "write" and s.get("filename") == filename for s in earlier)
+        if not written and settings.get("stage") is None and filename in self.scripts:
+            yield Problem(
+                f"'{filename}' is not written before this step: add a write step for it first",
+                path=(*self.path, "filename"),
+            )
+        if self.get("watch") and self.get("wait") is False:
+            yield Problem("watch: true always waits; drop wait: false", path=(*self.path, "wait"))
+
+    # ---------------------------------------------------------------- what the job is
+
+    def tasks(self) -> int:
+        """How many tasks the backend starts: the task count (a batch script: one)."""
+        return self.jobspec.counts.tasks
+
+    def allocation_env(self) -> dict[str, str]:
+        """Variables that describe the allocation to a script that holds it (batch)."""
+        return {}
+
+    def environment(self, ctx: StepContext) -> dict[str, str]:
+        """The job's environment beyond the submitting one: the jobspec's, the staging
+        directory, and for batch the allocation's shape."""
+        return {**self.jobspec.environment, "JOBSPEC_STAGE": str(ctx.stage), **self.allocation_env()}
+
+    def after_job(self, ctx: StepContext) -> str | None:
+        """The job id this step's job waits for (``after:``), if any."""
+        after = self.get("after")
+        if after is None:
+            return None
+        if ctx.dry_run:
+            return f"<job of step {after}>"
+        return ctx.job_id(after)
+
+    @property
+    def waits(self) -> bool:
+        return bool(self.get("watch") or self.get("wait"))
+
+    def command(self, ctx: StepContext) -> list[str]:
+        """The task's command: the named script in the staging directory, or task.command."""
+        filename = self.get("filename")
+        if filename is None:
+            return list(self.jobspec.command or [])
+        return script_command(ctx.stage_path(filename), self.scripts[filename]["content"])
+
+    def then(self) -> str:
+        """The end of a dry-run line: what happens after the job is submitted."""
+        if self.get("watch"):
+            return ", then stream its output until it ends"
+        if self.get("wait"):
+            return ", then wait for it to end"
+        return ""
+
+    # ---------------------------------------------------------------- the life cycle
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        output = self.submit(ctx)
+        if not self.waits:
+            return output
+        assert output.job_id is not None, f"{type(self).__name__}.submit returned no job id"
+        try:
+            status = self.follow(ctx, output) if self.get("watch") else self.wait_for(ctx, output)
+        except (TransformerError, JobLookupError) as e:
+            raise StepError(f"job {output.job_id}: {e}", output) from None
+        self.record(output, status)
+        if status.state != "completed":
+            raise StepError(status.failure(), output)
+        return output
+
+    def submit(self, ctx: StepContext) -> StepOutput:
+        """Start the job; its id in ``job_id`` (and, where the job writes them to files the
+        submitting host can read, ``details["stdout"]`` and ``details["stderr"]``)."""
+        raise NotImplementedError(f"step {self.label} is not implemented by {ctx.transformer.name}")
+
+    def follow(self, ctx: StepContext, output: StepOutput) -> JobStatus:
+        """Stream the job's output until it ends; its final status. By default the output
+        files named in the details, with the transformer's ``status`` asked as they grow."""
+        job_id = str(output.job_id)
+        streams = [
+            (str(output.details[key]), sink)
+            for key, sink in (("stdout", ctx.output), ("stderr", error_sink(ctx.output)))
+            if output.details.get(key)
+        ]
+        return follow_files(
+            streams, lambda: ctx.transformer.status(job_id), first=self.poll_first, longest=self.poll_longest
+        )
+
+    def wait_for(self, ctx: StepContext, output: StepOutput) -> JobStatus:
+        """Wait for the job to end, without streaming; its final status."""
+        return ctx.transformer.wait(str(output.job_id))
+
+    def record(self, output: StepOutput, status: JobStatus) -> None:
+        """Put the final status into the step's details."""
+        output.details.update(state=status.state, exit_code=status.exit_code)
+
+
+class SubmitStep(JobStep):
+    name = "submit"
+    description = "run filename (or task.command) as the task, with the jobspec's resources"
+    fields = {
+        "filename": Field(str, script=True, in_stage=True, help="the script to run (default: task.command)"),
+        **_JOB_FIELDS,
+    }
+
+
+class BatchStep(JobStep):
+    name = "batch"
+    description = "submit filename as a batch script that holds the allocation"
+    fields = {
+        "filename": Field(str, required=True, script=True, in_stage=True, help="the batch script"),
+        **_JOB_FIELDS,
+    }
+
+    def tasks(self) -> int:
+        return 1  # the script holds the allocation and starts the work itself
+
+    def allocation_env(self) -> dict[str, str]:
+        counts = self.jobspec.counts
+        return {
+            "JOBSPEC_NODES": str(counts.nodes or 1),
+            "JOBSPEC_TASKS": str(counts.tasks),
+            "JOBSPEC_CORES_PER_TASK": str(counts.cores_per_task),
+        }
+
+
+class StageStep(StepBase):
+    name = "stage"
+    description = "make the staged files present on every node (nothing when sharedfs is true)"
+    fields = {}
+
+    def describe(self, ctx: StepContext) -> str:
+        if ctx.settings.get("sharedfs", True):
+            return "nothing to do: sharedfs is true"
+        return f"would make {ctx.describe_path('.')} present on every node"
+
+    def run(self, ctx: StepContext) -> StepOutput:
+        if ctx.settings.get("sharedfs", True):
+            return StepOutput("skipped (sharedfs)")
+        return self.stage(ctx)
+
+    def stage(self, ctx: StepContext) -> StepOutput:
+        raise NotImplementedError(f"stage without a shared filesystem is not implemented for {ctx.transformer.name}")
+
+
+class AuthStep(StepBase):
+    name = "auth"
+    description = "authenticate with the service that later steps talk to"
+    open_fields = True  # each transformer's auth takes its own fields

@@ -1,0 +1,209 @@
+"""The job jobspec asks Slurm for, as sbatch options: decided here, run nowhere.
+
+Pure functions: the ``sbatch`` command line and environment from a jobspec's
+counts and settings, and where the job's output goes. `client` runs sbatch;
+`rest_mapping` turns the same request into the REST API's job.
+
+How a jobspec maps onto Slurm:
+
+- resources: ``--nodes`` (when the graph starts at a node), ``--ntasks``,
+  ``--ntasks-per-node`` (when the tasks divide evenly over the nodes: the graph
+  puts the same number of slots on every node), ``--cpus-per-task``,
+  ``--gpus-per-task``, ``--exclusive`` (an exclusive vertex on the way to the slot);
+- ``attributes.system.duration`` (seconds): ``--time`` in minutes, rounded up
+  (Slurm's resolution is a minute), at least 1; none or 0 leaves the partition's default;
+- the working directory: ``--chdir`` (``attributes.system.cwd``, else the stage);
+- the environment: ``--export=ALL`` with ``attributes.system.environment`` put in
+  the environment of the ``sbatch`` process, not on its command line, so that
+  commas, quotes, newlines and non-ASCII text reach the job as they are;
+- output: ``<stage>/slurm-<job id>.out`` and ``.err`` (``%`` in the stage doubled,
+  since Slurm reads ``%`` in these names as a pattern);
+- ``after:``: ``--dependency=afterok:<id>`` with ``--kill-on-invalid-dep=yes``, so a
+  job whose parent failed ends (cancelled) on any cluster instead of pending forever;
+- passthrough settings: ``--partition``, ``--account``, ``--qos``, then the
+  ``slurm.options`` list as given (last, so they can override the rest);
+- a resumable run's submit key: ``--comment`` (`parse.find_in_squeue` finds it again).
+
+Every value is one element of an argv list (never a shell string).
+
+One description, two interfaces: a `JobRequest` lists what jobspec asks for as
+sbatch options (`JobRequest.pairs`). `sbatch_argv` writes them on a command line;
+`rest_mapping.rest_job` turns the very same pairs into the JSON job slurmrestd takes.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from jobspec.document.resources import ResourceCounts
+
+# Slurm stores a time limit as a 32-bit count of minutes; the top values mean
+# INFINITE and NO_VAL, so this is the largest finite limit it can hold.
+MAX_MINUTES = 0xFFFFFFFD
+
+
+def time_limit(duration: float | None) -> str | None:
+    """``--time`` for a duration in seconds: whole minutes, rounded up, at least 1.
+
+    None for no duration (or 0): the partition's default limit then applies.
+    Slurm also takes ``D-HH:MM:SS``, but its resolution is a minute either way.
+    """
+    if not duration:
+        return None
+    return str(max(1, math.ceil(duration / 60)))
+
+
+def duration_problem(duration: float | None) -> str | None:
+    """Why a duration cannot be a Slurm time limit, or None."""
+    if duration is None:
+        return None
+    if not math.isfinite(duration) or duration < 0:
+        return f"duration {duration:g} is not a number of seconds Slurm can take"
+    if duration and math.ceil(duration / 60) > MAX_MINUTES:
+        return f"duration {duration:g} s is longer than the longest time limit Slurm can hold ({MAX_MINUTES} minutes)"
+    return None
+
+
+# One (long option, value) pair of a job request; value None for a flag without one.
+Pair = tuple[str, str | None]
+
+
+def layout_pairs(counts: ResourceCounts, *, step: bool = False) -> list[Pair]:
+    """The task layout, for ``sbatch`` (the allocation) or ``srun`` (``step``: the task itself).
+
+    With fewer tasks than nodes, the allocation keeps every node (``--nodes``
+    without ``--ntasks``: Slurm would otherwise shrink it) and the step runs the
+    tasks on as many nodes as there are tasks.
+    """
+    nodes, tasks = counts.nodes, counts.tasks
+    pairs: list[Pair] = []
+    if nodes:
+        if tasks >= nodes:
+            pairs += [("--nodes", str(nodes)), ("--ntasks", str(tasks))]
+            if tasks % nodes == 0:  # uneven, Slurm would round the allocation up to nodes x per node
+                pairs.append(("--ntasks-per-node", str(tasks // nodes)))
+        elif step:
+            pairs += [("--nodes", str(tasks)), ("--ntasks", str(tasks)), ("--ntasks-per-node", "1")]
+        else:
+            pairs.append(("--nodes", str(nodes)))
+    else:
+        pairs.append(("--ntasks", str(tasks)))
+    pairs.append(("--cpus-per-task", str(counts.cores_per_task)))
+    if counts.gpus_per_task:
+        pairs.append(("--gpus-per-task", str(counts.gpus_per_task)))
+    if counts.exclusive and not step:  # srun --exclusive means something else
+        pairs.append(("--exclusive", None))
+    return pairs
+
+
+def render(pairs: Sequence[Pair]) -> list[str]:
+    """Pairs as command-line arguments: ``--name=value`` (one argument each), or ``--flag``."""
+    return [flag if value is None else f"{flag}={value}" for flag, value in pairs]
+
+
+def layout_options(counts: ResourceCounts, *, step: bool = False) -> list[str]:
+    """`layout_pairs` as command-line arguments (for srun inside the generated script, and for reading)."""
+    return render(layout_pairs(counts, step=step))
+
+
+def output_pattern(stage: str, suffix: str) -> str:
+    """The ``--output``/``--error`` pattern: ``<stage>/slurm-%j.<suffix>``, ``%`` in the stage escaped."""
+    return posixpath.join(stage.replace("%", "%%"), f"slurm-%j.{suffix}")
+
+
+def output_path(stage: str, job_id: str, suffix: str) -> str:
+    """Where Slurm writes the job's output: the pattern with the job id filled in."""
+    return posixpath.join(stage, f"slurm-{job_id}.{suffix}")
+
+
+def output_problem(stage: str) -> str | None:
+    """Why Slurm cannot write the job's output into ``stage``, or None.
+
+    A backslash in an output name turns Slurm's patterns off and is removed by
+    slurmd, so the file would land somewhere else.
+    """
+    if "\\" in stage:
+        return f"the staging directory {stage!r} holds a backslash, which Slurm drops from output file names"
+    return None
+
+
+KEY_MARK = "jobspec-submit-key="
+SQUEUE_KEYS = ["squeue", "--me", "--noheader", "--states=all", "--format=%i %k"]
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything jobspec asks of Slurm for one job: the one description that both the
+    ``sbatch`` command line (`sbatch_argv`) and the REST API's job (`rest_mapping.rest_job`) are made
+    from, so the two interfaces cannot ask for different jobs.
+
+    ``environment`` is what the job gets beside the submitting process's own
+    environment (sbatch's ``--export=ALL``): the jobspec's variables, JOBSPEC_STAGE, ...
+    ``options`` are the ``slurm.options`` passthrough, as the user wrote them.
+    ``key`` (a resumable run's submit key) goes into the job's comment, where
+    `parse.find_in_squeue` finds it again; a ``--comment`` in ``options`` replaces it.
+    """
+
+    counts: ResourceCounts
+    job_name: str
+    workdir: str
+    stage: str
+    duration: float | None = None
+    after: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    options: tuple[str, ...] = ()
+    key: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def pairs(self) -> list[Pair]:
+        """What jobspec itself asks for, as sbatch options in order (the passthrough ``options`` follow)."""
+        pairs: list[Pair] = [
+            ("--job-name", self.job_name),
+            ("--chdir", self.workdir),
+            ("--output", output_pattern(self.stage, "out")),
+            ("--error", output_pattern(self.stage, "err")),
+            ("--export", "ALL"),
+            *layout_pairs(self.counts),
+        ]
+        limit = time_limit(self.duration)
+        if limit is not None:
+            pairs.append(("--time", limit))
+        if self.after is not None:
+            pairs += [("--dependency", f"afterok:{self.after}"), ("--kill-on-invalid-dep", "yes")]
+        for flag, value in (("--partition", self.partition), ("--account", self.account), ("--qos", self.qos)):
+            if value:
+                pairs.append((flag, value))
+        if self.key is not None:
+            pairs.append(("--comment", f"{KEY_MARK}{self.key}"))
+        return pairs
+
+
+def sbatch_argv(request: JobRequest, script: str | None = None) -> list[str]:
+    """The ``sbatch`` command line; ``script`` is the batch script's path (None: it is read from stdin).
+
+    The passthrough options come last, as given, so they override the rest.
+    """
+    argv = ["sbatch", "--parsable", *render(request.pairs()), *request.options]
+    if script is not None:
+        argv.append(script)
+    return argv
+
+
+def sbatch_env(request: JobRequest, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the ``sbatch`` process (it exports all of it to the job)."""
+    return {**base, **request.environment}
+
+
+def options_problem(options: Sequence[str]) -> str | None:
+    """Why a ``slurm.options`` list would not read as sbatch options, or None.
+
+    A first word that is not an option would be taken by sbatch as the script.
+    """
+    if options and not options[0].startswith("-"):
+        return f"slurm.options must start with an option (--name=value), not {options[0]!r}"
+    return None

@@ -1,0 +1,301 @@
+"""What the Slurm transformer decides, without a cluster: the time limit, the task
+layout, the sbatch command line, and the scripts it generates.
+
+The generated scripts are run here with stand-ins for srun and sbcast, so their
+quoting is proven by a real shell rather than by reading the text.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from slurm_support import node_graph
+
+from jobspec.document.resources import ResourceCounts, count_resources
+from jobspec.transformers.slurm.parse import find_in_squeue
+from jobspec.transformers.slurm.request import (
+    JobRequest,
+    duration_problem,
+    layout_options,
+    options_problem,
+    output_path,
+    output_pattern,
+    output_problem,
+    sbatch_argv,
+    sbatch_env,
+    time_limit,
+)
+from jobspec.transformers.slurm.rest_mapping import rest_job
+from jobspec.transformers.slurm.script import batch_wrapper, pack, sbatch_directives, stage_preamble, submit_script
+from jobspec.transformers.slurm.transformer import SlurmTransformer
+
+WEIRD = 'it\'s "q" $(echo pwned) `x` a  b\nline2 é 50%j \\n'
+
+
+# ---------------------------------------------------------------- time limits
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [(None, None), (0, None), (0.5, "1"), (1, "1"), (59, "1"), (60, "1"), (61, "2"), (3600, "60"), (90061, "1502")],
+)
+def test_time_limit_is_whole_minutes_rounded_up(duration: float | None, expected: str | None) -> None:
+    assert time_limit(duration) == expected
+
+
+def test_durations_slurm_cannot_hold() -> None:
+    assert duration_problem(None) is None
+    assert duration_problem(3600) is None
+    assert "longer than the longest" in (duration_problem(1e12) or "")
+    assert "not a number" in (duration_problem(float("inf")) or "")
+
+
+# ---------------------------------------------------------------- layout and argv
+
+
+@pytest.mark.parametrize(
+    ("graph", "count", "sbatch", "srun"),
+    [
+        # nodes with slots of cores: 2 nodes x 2 slots, 2 cores each
+        (
+            node_graph(2, 2, 2),
+            None,
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
+        ),
+        # slots with no node level
+        (node_graph(0, 3, 2), None, ["--ntasks=3", "--cpus-per-task=2"], ["--ntasks=3", "--cpus-per-task=2"]),
+        # per_slot 2: the slot's 4 cores are shared by its 2 tasks
+        (
+            node_graph(2, 1, 4),
+            {"per_slot": 2},
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
+        ),
+        # total: 3 tasks over 2 nodes (--ntasks-per-node=2 would make Slurm allocate 4)
+        (
+            node_graph(2, 2, 1),
+            {"total": 3},
+            ["--nodes=2", "--ntasks=3", "--cpus-per-task=1"],
+            ["--nodes=2", "--ntasks=3", "--cpus-per-task=1"],
+        ),
+        # fewer tasks than nodes: the allocation keeps its nodes, the step uses what it needs
+        (
+            node_graph(4, 1, 1),
+            {"total": 1},
+            ["--nodes=4", "--cpus-per-task=1"],
+            ["--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=1"],
+        ),
+        # gpus
+        (
+            node_graph(1, 2, 2, gpus=1),
+            None,
+            ["--nodes=1", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=2", "--gpus-per-task=1"],
+            ["--nodes=1", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=2", "--gpus-per-task=1"],
+        ),
+    ],
+)
+def test_layout_from_the_core_counts(
+    graph: list[dict[str, object]], count: dict[str, int] | None, sbatch: list[str], srun: list[str]
+) -> None:
+    counts = count_resources(graph, "s", count)  # type: ignore[arg-type]
+    assert layout_options(counts) == sbatch
+    assert layout_options(counts, step=True) == srun
+
+
+def test_exclusive_is_for_the_allocation_only() -> None:
+    counts = ResourceCounts(nodes=1, slots=1, cores_per_slot=1, gpus_per_slot=0, tasks=1, exclusive=True)
+    assert "--exclusive" in layout_options(counts)
+    assert "--exclusive" not in layout_options(counts, step=True)
+
+
+def full_request(**changes: object) -> JobRequest:
+    fields: dict[str, object] = {
+        "job_name": WEIRD,
+        "workdir": "/work dir",
+        "stage": "/st 100%",
+        "duration": 90,
+        "after": "41",
+        "partition": "small",
+        "account": "acct",
+        "qos": "normal",
+        "options": ("--comment=" + WEIRD, "--time=5"),
+        "environment": {"GREETING": WEIRD, "JOBSPEC_STAGE": "/st 100%"},
+        **changes,
+    }
+    return JobRequest(count_resources(node_graph(2, 1, 2), "s"), **fields)  # type: ignore[arg-type]
+
+
+def test_sbatch_argv() -> None:
+    argv = sbatch_argv(full_request(), "/st 100%/batch.sh")
+    assert argv == [
+        "sbatch",
+        "--parsable",
+        f"--job-name={WEIRD}",
+        "--chdir=/work dir",
+        "--output=/st 100%%/slurm-%j.out",
+        "--error=/st 100%%/slurm-%j.err",
+        "--export=ALL",
+        "--nodes=2",
+        "--ntasks=2",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=2",
+        "--time=2",
+        "--dependency=afterok:41",
+        "--kill-on-invalid-dep=yes",
+        "--partition=small",
+        "--account=acct",
+        "--qos=normal",
+        f"--comment={WEIRD}",
+        "--time=5",  # the user's options come last: they override
+        "/st 100%/batch.sh",
+    ]
+    # the environment goes into sbatch's own environment, never onto its command line
+    assert not any("GREETING" in a for a in argv)
+    assert sbatch_env(full_request(), {"PATH": "/bin", "GREETING": "old"}) == {
+        "PATH": "/bin",
+        "GREETING": WEIRD,
+        "JOBSPEC_STAGE": "/st 100%",
+    }
+
+
+def test_sbatch_argv_minimal_reads_the_script_from_stdin() -> None:
+    request = JobRequest(count_resources(node_graph(0, 1, 1), "s"), job_name="j", workdir="/w", stage="/s")
+    argv = sbatch_argv(request)
+    assert argv[-1] == "--cpus-per-task=1"
+    assert not any(a.startswith(("--time", "--dependency", "--partition", "--account", "--qos")) for a in argv)
+
+
+def test_a_submit_key_goes_into_the_comment_where_squeue_finds_it() -> None:
+    counts = count_resources(node_graph(0, 1, 1), "s")
+    request = JobRequest(counts, job_name="j", workdir="/w", stage="/s", key="run.3", options=("--nice=1",))
+    assert sbatch_argv(request)[-2:] == ["--comment=jobspec-submit-key=run.3", "--nice=1"]
+    assert rest_job(request, {})["comment"] == "jobspec-submit-key=run.3"
+    listing = "7 (null)\n8 jobspec-submit-key=run.3\n9 jobspec-submit-key=run.33\n12 jobspec-submit-key=run.3\n"
+    assert find_in_squeue(listing, "run.3") == "12"
+    assert find_in_squeue(listing, "run.4") is None
+
+
+def test_output_names() -> None:
+    assert output_pattern("/a%b/", "out") == "/a%%b/slurm-%j.out"
+    assert output_path("/a%b", "12", "err") == "/a%b/slurm-12.err"
+    assert output_problem("/a%b c") is None
+    assert "backslash" in (output_problem("/a\\b") or "")
+
+
+def test_passthrough_options_must_start_with_an_option() -> None:
+    assert options_problem([]) is None
+    assert options_problem(["--comment", "two words"]) is None
+    assert "must start with an option" in (options_problem(["small"]) or "")
+
+
+# ---------------------------------------------------------------- the scripts, run by a real shell
+
+
+@pytest.fixture
+def fake_slurm(tmp_path: Path) -> dict[str, str]:
+    """srun and sbcast stand-ins: srun drops its options and runs the command once
+    (rank 0 of 1); sbcast copies. Both log their arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "srun").write_text(
+        "#!/bin/sh\n"
+        f'printf "srun %s\\n" "$*" >> {log}\n'
+        'while [ "${1#--}" != "$1" ]; do shift; done\n'
+        'SLURM_PROCID=0 SLURM_NTASKS=1 exec "$@"\n'
+    )
+    (bin_dir / "sbcast").write_text(f'#!/bin/sh\nprintf "sbcast %s\\n" "$*" >> {log}\ncp "$2" "$3"\n')
+    for tool in ("srun", "sbcast"):
+        (bin_dir / tool).chmod(0o755)
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "SLURM_JOB_ID": f"t{os.getpid()}",
+        "SLURM_JOB_NUM_NODES": "1",
+        "LOG": str(log),
+    }
+
+
+def run_script(text: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "job.sh"
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        ["/bin/sh", str(path)], capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, timeout=30
+    )
+
+
+def test_submit_script_passes_every_argument_literally(fake_slurm: dict[str, str], tmp_path: Path) -> None:
+    command = ["/bin/sh", "-c", 'printf "%s|" "$@" "$JOBSPEC_TASK_RANK/$JOBSPEC_TASK_COUNT"', "argv0", WEIRD, "", "*"]
+    text = submit_script(command, count_resources(node_graph(2, 1, 3), "s"))
+    assert text.startswith("#!/bin/sh\n")
+    done = run_script(text, fake_slurm, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{WEIRD}||*|0/1|"
+    srun_line = Path(fake_slurm["LOG"]).read_text()
+    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=3" in srun_line
+
+
+def test_submit_script_exit_code_is_the_task_s(fake_slurm: dict[str, str], tmp_path: Path) -> None:
+    text = submit_script(["/bin/sh", "-c", "exit 7"], count_resources(node_graph(0, 1, 1), "s"))
+    assert run_script(text, fake_slurm, tmp_path).returncode == 7
+
+
+def test_sbatch_directives_are_read_from_the_header_only() -> None:
+    content = "#!/bin/bash\n#SBATCH --comment=kept\n\n# a comment\n#SBATCH -t 5\necho hi\n#SBATCH --ignored\n"
+    assert sbatch_directives(content) == ["#SBATCH --comment=kept", "#SBATCH -t 5"]
+
+
+def test_stage_preamble_unpacks_the_stage_on_the_node(fake_slurm: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "sub dir").mkdir(parents=True)
+    (source / "data é.txt").write_text("data\n")
+    (source / "sub dir" / "run.sh").write_text("#!/bin/sh\necho ran\n")
+    (source / "sub dir" / "run.sh").chmod(0o755)
+    archive, count = pack(source)
+    assert count == 2
+    target = tmp_path / f"target {WEIRD.splitlines()[0]}"
+    preamble = stage_preamble(base64.encodebytes(archive).decode(), str(target))
+    text = batch_wrapper(str(target / "sub dir" / "run.sh"), "#!/bin/sh\n#SBATCH -t 1\necho ran\n", preamble)
+    assert text.splitlines()[1] == "#SBATCH -t 1"  # directives stay where sbatch reads them
+    done = run_script(text, fake_slurm, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ran\n"
+    assert (target / "data é.txt").read_text() == "data\n"
+    assert os.access(target / "sub dir" / "run.sh", os.X_OK)
+    calls = Path(fake_slurm["LOG"]).read_text().splitlines()
+    assert calls[0].startswith("sbcast --force /tmp/jobspec-stage-")
+    assert not list(Path("/tmp").glob(f"jobspec-stage-{fake_slurm['SLURM_JOB_ID']}*"))  # cleaned up
+
+
+# ---------------------------------------------------------------- the transformer's cheap parts
+
+
+@pytest.mark.parametrize(
+    ("ident", "owned"),
+    [("42", True), ("42_3", True), ("local-1", False), ("4a", False), ("42\n", False), ("_3", False)],
+)
+def test_owns_job_id(ident: str, owned: bool) -> None:
+    assert SlurmTransformer.owns_job_id(ident) is owned
+
+
+def test_unavailable_without_a_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "no-such.conf"))
+    ok, why = SlurmTransformer.available()
+    assert not ok and ("does not exist" in why or "not on the PATH" in why)
+
+
+def test_import_runs_no_command() -> None:
+    """Importing the transformer must stay cheap: no subprocess at import."""
+    code = (
+        "import subprocess, sys\n"
+        "def refuse(*a, **k): raise SystemExit('subprocess at import')\n"
+        "subprocess.run = subprocess.Popen = refuse\n"
+        "import jobspec.transformers.slurm.transformer\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

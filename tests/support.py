@@ -1,0 +1,99 @@
+"""What the core tests share: the examples, the real command line, small jobspecs.
+
+Each backend's folder has its own support module beside its tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("JOBSPEC_SHARED_DIR", ROOT.parent / "shared"))
+EXAMPLES = ROOT / "examples"
+
+
+def seed_examples() -> list[Path]:
+    return sorted((SHARED / "seed" / "examples").glob("*.yaml"))
+
+
+def project_examples() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.yaml"))
+
+
+def jobspec_cli(
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `jobspec` command (as a user would) and capture what it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobspec.cli.main", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+HELLO = """\
+version: 1
+resources:
+- type: node
+  count: 2
+  with:
+  - type: slot
+    label: default
+    count: 1
+    with:
+    - type: core
+      count: 2
+task:
+  command: ["/bin/bash", "job.sh"]
+  slot: default
+  count:
+    per_slot: 1
+  transform:
+  - step: write
+    filename: job.sh
+    executable: true
+  - step: submit
+    filename: job.sh
+    wait: true
+  scripts:
+  - name: job.sh
+    content: |
+      #!/bin/bash
+      echo "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"
+"""
+
+
+def make_jobspec(tmp_path: Path, text: str = HELLO, name: str = "job.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def one_core_jobspec(transform: list[dict[str, Any]], script: str, count: dict[str, int] | None = None) -> str:
+    """A one-slot, one-core jobspec with these transform steps and one script, a.sh:
+    the small unit of work the receiver and throughput tests pass around."""
+    data = {
+        "version": 1,
+        "resources": [{"type": "slot", "label": "default", "count": 1, "with": [{"type": "core", "count": 1}]}],
+        "task": {
+            "slot": "default",
+            "count": count or {"total": 1},
+            "transform": transform,
+            "scripts": [{"name": "a.sh", "content": script}],
+        },
+    }
+    return yaml.safe_dump(data, sort_keys=False)
