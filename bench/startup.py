@@ -22,6 +22,8 @@ def main() -> None:
         ("jobspec --version", [JOBSPEC, "--version"]),
         ("jobspec validate hello-world.yaml", [JOBSPEC, "validate", EXAMPLE]),
         ("jobspec run --dry-run hello-world.yaml", [JOBSPEC, "run", "-t", "local", "--dry-run", EXAMPLE]),
+        # no -t: every transformer, installed plugins included, is asked how well it fits here
+        ("jobspec run --dry-run (automatic choice)", [JOBSPEC, "run", "--dry-run", EXAMPLE]),
     ]
     for name, argv in rows:
         side_by_side(name, lambda argv=argv: time_command(argv), lambda: time_command(python), "python -c pass")
