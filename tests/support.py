@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -29,20 +29,25 @@ def project_examples() -> list[Path]:
 def jobspec_cli(
     *args: str,
     input: str | None = None,
+    input_bytes: bytes | None = None,
+    stdin: IO[bytes] | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `jobspec` command (as a user would) and capture what it prints."""
-    return subprocess.run(
+    """Run the real `jobspec` command (as a user would) and capture what it prints.
+    Standard input: ``input`` (text), ``input_bytes``, or an open file ``stdin``."""
+    done = subprocess.run(
         [sys.executable, "-m", "jobspec.cli.main", *args],
-        input=input,
+        input=input.encode() if input is not None else input_bytes,
+        stdin=stdin,
         capture_output=True,
-        text=True,
         env={**os.environ, **(env or {})},
         cwd=cwd,
         timeout=timeout,
     )
+    out, err = (stream.decode("utf-8", "replace") for stream in (done.stdout, done.stderr))
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
 
 
 HELLO = """\

@@ -138,9 +138,9 @@ def cmd_version(args: argparse.Namespace) -> int:
 def _read(file: str) -> Any:
     """A path, or the text of standard input for '-'."""
     if file == "-":
-        from jobspec.document.load import load_text
+        from jobspec.document.load import load_stream
 
-        return load_text(sys.stdin.read(), source="<stdin>")
+        return load_stream(sys.stdin.buffer)  # bytes, up to the size limit: UTF-8 is checked, not assumed
     return file
 
 

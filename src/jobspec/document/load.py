@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jobspec.document.model import Jobspec
+from jobspec.document.parse import parse_json, parse_yaml
 from jobspec.document.problems import JobspecError, Problem
 
 # A jobspec is a short text; anything this large is a mistake (a log, a binary).
@@ -48,8 +49,9 @@ def _looks_like_path(text: str) -> bool:
 def load_file(path: Path) -> Jobspec:
     name = str(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_regular_file(path, MAX_BYTES + 1)
+    except NotARegularFile as e:
+        raise JobspecError(Problem(str(e), source=name)) from None
     except FileNotFoundError:
         raise JobspecError(Problem("no such file", source=name)) from None
     except IsADirectoryError:
@@ -58,14 +60,46 @@ def load_file(path: Path) -> Jobspec:
         raise JobspecError(Problem("permission denied: cannot read the file", source=name)) from None
     except OSError as e:
         raise JobspecError(Problem(f"cannot read the file: {e.strerror}", source=name)) from None
+    return load_text(decode(raw, name), source=name, path=path)
+
+
+def load_stream(stream: BinaryIO, source: str = "<stdin>") -> Jobspec:
+    """A jobspec from a byte stream (standard input), read up to the same size limit."""
+    return load_text(decode(stream.read(MAX_BYTES + 1), source), source=source)
+
+
+def decode(raw: bytes, source: str) -> str:
+    """The text of a file's bytes; JobspecError if it is too large or not UTF-8."""
     if len(raw) > MAX_BYTES:
-        raise JobspecError(Problem(f"larger than {MAX_BYTES >> 20} MiB: not a jobspec", source=name))
+        raise JobspecError(Problem(f"larger than {MAX_BYTES >> 20} MiB: not a jobspec", source=source))
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise JobspecError(Problem("not UTF-8 text", source=name, line=line)) from None
-    return load_text(text, source=name, path=path)
+        raise JobspecError(Problem("not UTF-8 text", source=source, line=line)) from None
+
+
+class NotARegularFile(OSError):
+    pass
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file. A FIFO, device or socket is refused
+    without blocking on it (opened non-blocking, checked, then read)."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile("not a regular file (a FIFO, device or socket): not a jobspec")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit)
+    finally:
+        os.close(fd)
 
 
 def load_text(text: str, source: str | None = None, path: Path | None = None) -> Jobspec:
@@ -74,9 +108,9 @@ def load_text(text: str, source: str | None = None, path: Path | None = None) ->
         raise JobspecError(Problem("the file is empty: expected a jobspec (version, resources, task)", source=source))
     stripped = text.lstrip()
     if stripped.startswith("{") or (path is not None and path.suffix == ".json"):
-        data = _parse_json(text, source)
+        data = parse_json(text, source)
     else:
-        data = _parse_yaml(text, source)
+        data = parse_yaml(text, source)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise JobspecError(
@@ -88,28 +122,3 @@ def load_text(text: str, source: str | None = None, path: Path | None = None) ->
             )
         )
     return Jobspec(data, source=source, text=text, path=path)
-
-
-def _parse_json(text: str, source: str | None) -> Any:
-    import json
-
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise JobspecError(Problem(f"invalid JSON: {e.msg}", source=source, line=e.lineno, column=e.colno)) from None
-
-
-def _parse_yaml(text: str, source: str | None) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(text, Loader=loader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        what = e.problem or e.context or "syntax error"
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        raise JobspecError(Problem(f"invalid YAML: {what}", source=source, line=line, column=column)) from None
-    except yaml.YAMLError as e:
-        raise JobspecError(Problem(f"invalid YAML: {e}", source=source)) from None

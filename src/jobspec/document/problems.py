@@ -93,3 +93,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def one_of(choices: Iterable[str]) -> str:
     return ", ".join(sorted(choices))
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, bounded: a message never grows with the value it quotes."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 6
+    short.maxlevel = 3
+    return short.repr(value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.document.model import Jobspec
-from jobspec.document.problems import DocPath, JobspecError, Problem, did_you_mean, one_of
+from jobspec.document.problems import DocPath, JobspecError, Problem, did_you_mean, one_of, shown
 
 MAX_COUNT = 1_000_000  # the schema's largest count; also the largest total task count
 
@@ -138,7 +138,7 @@ def _what(value: Any) -> str:
         return f"{str(value).lower()}"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    return repr(value)
+    return shown(value)
 
 
 def _explain(data: Any, error: Any) -> Iterator[Problem]:

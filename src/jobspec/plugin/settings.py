@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jobspec.document.problems import shown
 from jobspec.plugin.steps import Field, StepBase, StepOutput
 
 if TYPE_CHECKING:
@@ -38,23 +39,23 @@ class Setting:
                 return value
             if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
                 return value.lower() in _TRUE
-            raise ValueError(f"{self.name} takes true or false, not {value!r}")
+            raise ValueError(f"{self.name} takes true or false, not {shown(value)}")
         if self.kind == "int":
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
-            raise ValueError(f"{self.name} takes a positive whole number, not {value!r}")
+            raise ValueError(f"{self.name} takes a positive whole number, not {shown(value)}")
         if self.kind == "args":
             # a list of command-line arguments, or one string split as a shell would
             if isinstance(value, str):
                 try:
                     return shlex.split(value)
                 except ValueError as e:
-                    raise ValueError(f"{self.name}: cannot split {value!r}: {e}") from None
+                    raise ValueError(f"{self.name}: cannot split {shown(value)}: {e}") from None
             if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
                 return [str(v) for v in value]
-            raise ValueError(f"{self.name} takes a list of arguments, not {value!r}")
+            raise ValueError(f"{self.name} takes a list of arguments, not {shown(value)}")
         if isinstance(value, (dict, list)) or value is None:
-            raise ValueError(f"{self.name} takes a single value, not {value!r}")
+            raise ValueError(f"{self.name} takes a single value, not {shown(value)}")
         text = str(value)
         if self.kind == "path" and not text:
             raise ValueError(f"{self.name} takes a directory path, not an empty string")
@@ -85,7 +86,7 @@ class SetStep(StepBase):
     }
 
     def describe(self, ctx: StepContext) -> str:
-        return f"{self.options['key']} = {ctx.settings.get(self.options['key'])!r}"
+        return f"{self.options['key']} = {shown(ctx.settings.get(self.options['key']))}"
 
     def run(self, ctx: StepContext) -> StepOutput:
         return StepOutput(f"{self.options['key']}={ctx.settings.get(self.options['key'])}")
@@ -97,7 +98,7 @@ class UnsetStep(StepBase):
     fields = {"key": Field(str, required=True, help="the setting's name")}
 
     def describe(self, ctx: StepContext) -> str:
-        return f"{self.options['key']} back to its default ({ctx.settings.get(self.options['key'])!r})"
+        return f"{self.options['key']} back to its default ({shown(ctx.settings.get(self.options['key']))})"
 
     def run(self, ctx: StepContext) -> StepOutput:
         return StepOutput(f"{self.options['key']}")
