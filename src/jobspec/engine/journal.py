@@ -17,6 +17,7 @@ steps after it never started).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,9 @@ class Journal:
                 self.completed[int(entry["index"])] = entry
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as fh:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # it names the stage and jobs
+        with os.fdopen(fd, "a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
 
     def set_stage(self, stage: str) -> str:

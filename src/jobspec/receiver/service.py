@@ -26,7 +26,7 @@ from jobspec.document.problems import JobspecError
 from jobspec.engine.run import Reporter
 from jobspec.plugin.errors import TransformerUnavailable
 from jobspec.plugin.transformer import Transformer
-from jobspec.receiver.spool import Claim, Spool
+from jobspec.receiver.spool import Claim, NotAJobspecFile, Spool
 
 log = logging.getLogger("jobspec.receiver")
 
@@ -125,6 +125,10 @@ class Receiver:
                 name = self._queue.popleft()
                 try:
                     claim = self.spool.claim(name)
+                except NotAJobspecFile as e:
+                    log.error("%s: failed: %s", name, e)
+                    self.counts.add("failed")
+                    continue
                 except OSError as e:
                     log.error("%s: cannot claim: %s", name, e)
                     self.counts.add("errors")
@@ -191,10 +195,20 @@ class Receiver:
         for claim in self._claims(once):
             try:
                 self.process(claim)
-            except Exception:  # a bug must not take the receiver down, nor keep the claim
+            except Exception as e:  # a bug must not take the receiver down, nor retry the jobspec forever
                 log.exception("%s: unexpected error", claim.id)
                 self.counts.add("errors")
-                claim.release()
+                self._fail(claim, f"unexpected error while running it: {type(e).__name__}: {e}")
+
+    def _fail(self, claim: Claim, reason: str) -> None:
+        """File a claim in failed/ with ``reason``; left in active/ only if even that fails."""
+        try:
+            claim.finish("failed", {"id": claim.id, "file": claim.name, "state": "failed", "reason": reason})
+        except Exception as e:
+            log.error("%s: cannot file the result in failed/: %s", claim.id, e)
+            claim.release()
+            return
+        self.counts.add("failed")
 
     def run(self, once: bool = False) -> Counts:
         """Receive until stopped (or, with ``once``, until nothing is waiting)."""

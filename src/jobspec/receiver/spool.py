@@ -13,15 +13,22 @@ Layout (any program may enqueue by following the first two lines)::
 A claim is an flock taken on the file in incoming/ followed by its rename into
 active/: the rename decides between receivers, and the lock tells a live claim
 from one whose receiver died (its file is then resumed from its journal).
+
+Only regular files are read. Anything else in incoming/ (a FIFO, a device, a
+symbolic link, wherever it points) is moved, unread, into failed/ with the reason.
+The spool is private: its folders are made 0700 and its files 0600, since a jobspec
+and its result may carry the job's environment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +38,27 @@ STATES = ("incoming", "active", "done", "failed")
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
 def write_atomically(path: Path, data: bytes) -> None:
+    """Write a private file whole: a reader sees the old one or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+class NotAJobspecFile(Exception):
+    """An entry in incoming/ that is not a regular file; it is filed in failed/ unread."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(f"{name} is {what}, not a regular file: it was not read")
+        self.name = name
 
 
 @dataclass
@@ -87,8 +108,10 @@ class Spool:
         return self.root / name
 
     def create(self, names: tuple[str, ...] = ("tmp", "journal", *STATES)) -> None:
+        if not self.root.is_dir():
+            self.root.mkdir(mode=PRIVATE_DIR, parents=True)
         for name in names:
-            self.dir(name).mkdir(parents=True, exist_ok=True)
+            self.dir(name).mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
     def enqueue_text(self, text: str, name: str = "jobspec.yaml") -> Path:
         """Place a jobspec in incoming/, atomically; return its path there."""
@@ -98,7 +121,8 @@ class Spool:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:64] or "jobspec"
         entry = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}-{safe}{suffix}"
         tmp = self.dir("tmp") / entry
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -111,9 +135,14 @@ class Spool:
         return sorted(n for n in os.listdir(self.dir("incoming")) if not n.startswith("."))
 
     def claim(self, name: str) -> Claim | None:
-        """Claim incoming/``name``; None if another receiver has it or it vanished."""
+        """Claim incoming/``name``; None if another receiver has it or it vanished.
+        NotAJobspecFile (after filing it in failed/) if it is not a regular file."""
         source = self.dir("incoming") / name
-        fd = _open_locked(source)
+        try:
+            fd = _open_locked(source)
+        except NotAJobspecFile as e:
+            self.refuse(name, str(e))
+            raise
         if fd is None:
             return None
         try:
@@ -123,12 +152,25 @@ class Spool:
             return None
         return Claim(self, name, fd)
 
+    def refuse(self, name: str, reason: str) -> None:
+        """Move incoming/``name`` into failed/ unread (the rename moves a link, not its
+        target), with a result that says why. Another receiver may have done it first."""
+        try:
+            os.rename(self.dir("incoming") / name, self.dir("failed") / name)
+        except FileNotFoundError:
+            return
+        result = {"id": Path(name).stem, "file": name, "state": "failed", "reason": reason, "ended": time.time()}
+        write_atomically(self.dir("failed") / f"{Path(name).stem}.result.json", json.dumps(result, indent=2).encode())
+
     def orphans(self) -> list[Claim]:
         """Claims in active/ whose receiver died: locked now by this process, to resume."""
         found = []
         for name in sorted(os.listdir(self.dir("active"))):
             path = self.dir("active") / name
-            fd = _open_locked(path)
+            try:
+                fd = _open_locked(path)
+            except NotAJobspecFile:
+                continue  # only regular files are ever renamed into active/
             if fd is not None:
                 found.append(Claim(self, name, fd))
         return found
@@ -160,11 +202,22 @@ class Spool:
 
 
 def _open_locked(path: Path) -> int | None:
-    """An fd holding an exclusive lock on the file at ``path``, if it is free and still there."""
+    """An fd holding an exclusive lock on the file at ``path``, if it is free and still there.
+    Opened without following a link and without blocking on a FIFO; NotAJobspecFile unless
+    it is a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotAJobspecFile(path.name, "a symbolic link") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+        raise NotAJobspecFile(path.name, what)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # the lock is on the file, wherever it is now: make sure it is still at `path`

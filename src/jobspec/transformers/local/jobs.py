@@ -29,6 +29,9 @@ from typing import Any
 FINAL = ("completed", "failed", "cancelled")
 SUPERVISOR_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 ID_PREFIX = "local-"
+# The submitter's credentials, never handed to a job it did not name them for: a Slurm REST
+# token (SLURM_JWT) in a job's environment also breaks srun there.
+NOT_INHERITED = frozenset({"SLURM_JWT"})
 
 
 def state_dir() -> Path:
@@ -48,12 +51,24 @@ def new_job_id() -> str:
     return f"{ID_PREFIX}{int(time.time() * 1000):x}-{os.urandom(3).hex()}"
 
 
+PRIVATE_DIR = 0o700  # a job's record holds its environment (tokens, say): its owner's only
+PRIVATE_FILE = 0o600
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
+    """Atomically and privately: a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
+    with os.fdopen(fd, "w") as fh:
         json.dump(data, fh)
     os.replace(tmp, path)
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` and any missing parents, each made 0700."""
+    if not path.is_dir():
+        make_private_dir(path.parent)
+        path.mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -112,14 +127,29 @@ class LocalJob:
         return state
 
     def signal_supervisor(self, signum: int) -> bool:
+        """Signal the job's supervisor: only a live process whose command line is this
+        job's supervisor, whatever pid the record names."""
         if not self.supervisor_alive():
             return False
         try:
             pid = int((self.dir / "pid").read_text())
+            if not self._is_supervisor(pid):
+                return False
             os.kill(pid, signum)
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return False
         return True
+
+    def _is_supervisor(self, pid: int) -> bool:
+        """Whether process ``pid`` runs this job's supervisor (its command line says so).
+        A process just started may show an empty command line for a moment: asked again."""
+        for _ in range(50):
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+            if argv != [b""]:
+                return SUPERVISOR_MODULE.encode() in b" ".join(argv) and os.fsencode(self.dir) in argv
+            time.sleep(0.01)
+        return False
 
 
 def submit(spec: dict[str, Any], root: Path | None = None, job_id: str | None = None) -> LocalJob:
@@ -131,12 +161,13 @@ def submit(spec: dict[str, Any], root: Path | None = None, job_id: str | None = 
     job exists, so `find_by_key` never misses a job that could have run.
     """
     job = LocalJob(job_id or new_job_id(), root)
+    make_private_dir(job.dir.parent)
     if spec.get("key"):
         keys = job.dir.parent / "keys"
-        keys.mkdir(parents=True, exist_ok=True)
+        keys.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         (keys / _key_file(spec["key"])).write_text(job.id)  # points at a job that may not exist yet
-    job.dir.mkdir(parents=True)
-    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    job.dir.mkdir(mode=PRIVATE_DIR)
+    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         write_json(job.dir / "job.json", {"id": job.id, "submitted": time.time(), **spec})
@@ -193,7 +224,7 @@ def _start_if_orphaned(job: LocalJob) -> None:
     """A job recorded but whose supervisor never started: start it now (once: the lock decides)."""
     if job.read_state().get("state") != "pending" or (job.dir / "pid").exists():
         return
-    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(job.dir / "lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -206,10 +237,8 @@ def _start_if_orphaned(job: LocalJob) -> None:
 
 
 # Finds this very copy of the package without touching the environment the tasks inherit.
-_SUPERVISE = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from jobspec.transformers.local.supervisor import main; main(sys.argv[2:])"
-)
+SUPERVISOR_MODULE = "jobspec.transformers.local.supervisor"
+_SUPERVISE = f"import sys; sys.path.insert(0, sys.argv[1]); from {SUPERVISOR_MODULE} import main; main(sys.argv[2:])"
 
 
 def _package_root() -> str:

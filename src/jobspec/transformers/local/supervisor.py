@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobspec.transformers.local.jobs import FINAL, SUPERVISOR_SIGNALS, LocalJob
+from jobspec.transformers.local.jobs import FINAL, NOT_INHERITED, SUPERVISOR_SIGNALS, LocalJob
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 
@@ -67,7 +67,8 @@ class Supervisor:
         out = os.open(spec["stdout"], flags, 0o644)
         err = out if spec["stderr"] == spec["stdout"] else os.open(spec["stderr"], flags, 0o644)
         ntasks = int(spec.get("ntasks", 1))
-        base = {**os.environ, **spec.get("env", {})}
+        inherited = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+        base = {**inherited, **spec.get("env", {})}
         try:
             for rank in range(ntasks):
                 env = {

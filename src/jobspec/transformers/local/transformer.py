@@ -9,8 +9,9 @@ nothing to do on one node; ``auth`` is empty. Output goes to ``<job id>.out`` an
 
 from __future__ import annotations
 
+import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import Problem
@@ -23,9 +24,11 @@ from jobspec.plugin import (
     JobStep,
     SetStep,
     Setting,
+    StepError,
     StepOutput,
     SubmitStep,
     Transformer,
+    TransformerError,
     UnsetStep,
     WriterStep,
 )
@@ -72,6 +75,8 @@ class LocalJobStep(JobStep):
 
     def submit(self, ctx: StepContext) -> StepOutput:
         spec = self.spec(ctx)
+        if not os.path.isdir(spec["cwd"]):
+            raise StepError(f"the working directory {spec['cwd']} (attributes.system.cwd) does not exist")
         stage = ctx.stage
         job_id = jobs.new_job_id()
         spec["stdout"] = str(stage / f"{job_id}.out")
@@ -148,17 +153,23 @@ class LocalTransformer(Transformer):
         job = jobs.find_by_key(key)
         return job.id if job is not None else None
 
-    def status(self, job_id: str) -> JobStatus:
+    def _answer(self, job_id: str, look: Callable[[jobs.LocalJob], Mapping[str, Any]]) -> JobStatus:
         job = self._job(job_id)
-        return self._status(job, job.state())
+        try:
+            return self._status(job, look(job))
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # a record someone broke
+            raise TransformerError(
+                f"the record of local job {job_id} is unreadable ({type(e).__name__}: {e}); remove {job.dir} if stale"
+            ) from None
+
+    def status(self, job_id: str) -> JobStatus:
+        return self._answer(job_id, jobs.LocalJob.state)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        job = self._job(job_id)
-        return self._status(job, jobs.wait(job, timeout))
+        return self._answer(job_id, lambda job: jobs.wait(job, timeout))
 
     def cancel(self, job_id: str) -> JobStatus:
-        job = self._job(job_id)
-        return self._status(job, jobs.cancel(job))
+        return self._answer(job_id, jobs.cancel)
 
 
 for _step in (WriterStep, CopyStep, SetStep, UnsetStep, LocalSubmit, LocalBatch):
