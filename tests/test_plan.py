@@ -9,6 +9,7 @@ import pytest
 from support import HELLO, make_jobspec
 
 from jobspec import JobspecError, plan
+from jobspec.plugin.paths import STAGE_MARKER
 from jobspec.transformers.local.transformer import LocalTransformer
 
 
@@ -70,6 +71,7 @@ def test_paths_leaving_the_stage_are_refused(tmp_path: Path, filename: str, frag
 def test_symlink_out_of_an_existing_stage_is_refused(tmp_path: Path) -> None:
     stage = tmp_path / "stage"
     stage.mkdir()
+    (stage / STAGE_MARKER).touch()  # a stage an earlier run made, since holding a link out
     (stage / "link").symlink_to(tmp_path)
     scripts = "  - name: link/job.sh\n    content: echo\n"
     problems = bad(

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec.document.model import Jobspec
-from jobspec.document.problems import Problem, did_you_mean, one_of
+from jobspec.document.problems import Problem, did_you_mean, one_of, shown
 from jobspec.plugin.jobs import JOB_STEPS
-from jobspec.plugin.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.paths import outside_reason, resolve_in_stage, stage_refusal
 from jobspec.plugin.settings import CORE_SETTINGS, Setting, defaults
 from jobspec.plugin.steps import COMMON_FIELDS, PlannedStep, StepBase
 
@@ -118,7 +118,7 @@ def _field_problems(step: StepBase, path: tuple[str | int, ...]) -> list[Problem
             words = " or ".join(
                 {bool: "true or false", str: "a string", int: "a number"}.get(k, k.__name__) for k in kinds
             )
-            problems.append(Problem(f"must be {words}, not {value!r}", path=(*path, key)))
+            problems.append(Problem(f"must be {words}, not {shown(value)}", path=(*path, key)))
             continue
         if spec.script and value not in step.scripts:
             names = list(step.scripts)
@@ -188,8 +188,13 @@ def _after_problems(step: StepBase, named: Mapping[str, StepBase], path: tuple[s
 
 
 def _symlink_problems(step: StepBase, settings: Mapping[str, Any], path: tuple[str | int, ...]) -> list[Problem]:
-    """Where the staging directory already exists, refuse names that leave it by a symlink."""
+    """A staging directory named by a set step must be new, empty or jobspec's; where it
+    exists already, refuse names that leave it by a symlink."""
     stage = settings.get("stage")
+    if step.name == "set" and step.get("key") == "stage" and stage is not None:
+        refusal = stage_refusal(Path(stage).expanduser().absolute())
+        if refusal:
+            return [Problem(refusal, path=(*path, "value"))]
     if stage is None or not os.path.isdir(stage):
         return []
     problems = []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from jobspec.plugin.errors import StepError
-from jobspec.plugin.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.paths import claim_stage, outside_reason, resolve_in_stage, stage_refusal
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
@@ -35,6 +35,7 @@ class RunState:
     key_prefix: str | None = None
     # True while the next job step might have been submitted by an attempt cut short
     look_up_next_job: bool = False
+    claimed_stages: set[Path] = field(default_factory=set)  # checked and marked as jobspec's this run
     _parts: dict[type, Any] = field(default_factory=dict, repr=False)
 
     def of(self, kind: type[T], make: Callable[[], T] | None = None) -> T:
@@ -76,17 +77,23 @@ class StepContext:
 
     @property
     def stage(self) -> Path:
-        """The staging directory, made on first use (the `stage` setting, or a new temp dir)."""
+        """The staging directory, made on first use (the `stage` setting, or a new temp dir).
+        A named one must be new, empty, or made by jobspec before (see `stage_refusal`)."""
         configured = self.settings.get("stage")
         if configured is not None:
             path = Path(configured).expanduser().absolute()
-            if not self.dry_run:
-                path.mkdir(parents=True, exist_ok=True)
+            if not self.dry_run and path not in self.state.claimed_stages:
+                refusal = stage_refusal(path)
+                if refusal:
+                    raise StepError(refusal)
+                claim_stage(path)
+                self.state.claimed_stages.add(path)
             return path
         if self.state.temp_stage is None:
             if self.dry_run:
                 return Path(NEW_STAGE)
             self.state.temp_stage = Path(tempfile.mkdtemp(prefix="jobspec-"))
+            claim_stage(self.state.temp_stage)
         return self.state.temp_stage
 
     def stage_path(self, relative: str) -> Path:

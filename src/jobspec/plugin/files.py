@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -76,15 +77,59 @@ class CopyStep(StepBase):
         return f"would copy {self.source} to {ctx.describe_path(self.destination)}"
 
     def run(self, ctx: StepContext) -> StepOutput:
-        import shutil
-
         target = ctx.stage_path(self.destination)
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             if self.source.is_dir():
-                shutil.copytree(self.source, target, dirs_exist_ok=True)
+                count = copy_folder(self.source, target)
             else:
-                shutil.copy2(self.source, target)
-        except (OSError, shutil.Error) as e:
-            raise StepError(f"cannot copy {self.source} to {target}: {e}") from None
-        return StepOutput(self.destination, details={"source": str(self.source), "path": str(target)})
+                if target.is_dir() and not target.is_symlink():
+                    target = target / self.source.name  # into an existing folder, as cp does
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                count = copy_file(self.source, target)
+        except OSError as e:
+            why = f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
+            raise StepError(f"cannot copy {self.source} to {target}: {why}") from None
+        except ValueError as e:
+            raise StepError(f"cannot copy {self.source}: {e}") from None
+        return StepOutput(self.destination, details={"source": str(self.source), "path": str(target), "files": count})
+
+
+def copy_file(source: Path, target: Path) -> int:
+    """Copy one file's bytes and mode; never through a link at ``target`` (refused: ELOOP)."""
+    import shutil
+
+    with open(source, "rb") as src:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ValueError(f"{target} is a symbolic link in the staging directory: not written through") from None
+            raise
+        with os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            os.fchmod(dst.fileno(), os.stat(source).st_mode & 0o7777)
+    return 1
+
+
+def copy_folder(source: Path, target: Path) -> int:
+    """Copy a folder's tree into ``target``. A link inside it that leads out of it is refused
+    (ValueError: its content is not read); one to a file inside it is copied as that file;
+    nothing is written through a link already in the staging directory."""
+    root = source.resolve()
+    count = 0
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        into = target / here.relative_to(source)
+        if into.is_symlink():
+            raise ValueError(f"{into} is a symbolic link in the staging directory: jobspec does not write through it")
+        into.mkdir(mode=0o700, exist_ok=True)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                raise ValueError(f"{here / name} is a link to a folder: copy the folder it names instead")
+        for name in sorted(files):
+            path = here / name
+            real = path.resolve()
+            if path.is_symlink() and not real.is_relative_to(root):
+                raise ValueError(f"{path} is a link that leads out of {source} (to {real}): not copied")
+            count += copy_file(real, into / name)
+    return count

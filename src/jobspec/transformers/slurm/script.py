@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jobspec.document.resources import ResourceCounts
 from jobspec.plugin import script_command
+from jobspec.plugin.paths import STAGE_MARKER
 from jobspec.transformers.slurm.request import layout_options
 
 # Slurm's default max_script_size (SchedulerParameters): 4 MB per batch script.
@@ -97,7 +98,10 @@ def stage_preamble(archive_base64: str, target: str) -> str:
 
 
 def pack(stage: Path) -> tuple[bytes, int]:
-    """The staging directory as a tar.gz (paths relative to it); the archive and its file count."""
+    """The staging directory as a tar.gz (paths relative to it); the archive and its file count.
+
+    jobspec's own mark on the directory (`STAGE_MARKER`) stays here: it is no staged file.
+    """
     import io
     import tarfile
 
@@ -110,6 +114,8 @@ def pack(stage: Path) -> tuple[bytes, int]:
                 path = Path(root, name)
                 if not (path.is_symlink() or path.is_file() or path.is_dir()):
                     continue  # sockets, fifos: nothing to send
+                if name == STAGE_MARKER and Path(root) == stage:
+                    continue
                 tar.add(path, arcname=str(path.relative_to(stage)), recursive=False)
                 count += 0 if path.is_dir() and not path.is_symlink() else 1
     return buffer.getvalue(), count
