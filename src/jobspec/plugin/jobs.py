@@ -11,6 +11,7 @@ each backend.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -185,6 +186,14 @@ class BatchStep(JobStep):
             "JOBSPEC_TASKS": str(counts.tasks),
             "JOBSPEC_CORES_PER_TASK": str(counts.cores_per_task),
         }
+
+    def environment(self, ctx: StepContext) -> dict[str, str]:
+        """Also JOBSPEC_LAUNCH, the command the script starts its tasks with on this system."""
+        env = super().environment(ctx)
+        launcher = ctx.transformer.launcher()
+        if launcher is not None:
+            env["JOBSPEC_LAUNCH"] = shlex.join(launcher)
+        return env
 
 
 class StageStep(StepBase):

@@ -94,6 +94,12 @@ class Transformer:
             raise TransformerUnavailable(f"transformer {self.name} cannot run here: {why}")
         self._ready = True
 
+    def launcher(self) -> list[str] | None:
+        """The command a batch script starts its tasks with, given to it as JOBSPEC_LAUNCH
+        (srun on Slurm, flux run on Flux): it takes -n, -N, -c and --gpus-per-task, the
+        options srun and flux run share. None where batch scripts have no launcher."""
+        return None
+
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         """Whether ``job_id`` looks like one of this system's job ids (`jobspec status ID`

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import Problem
@@ -111,6 +113,9 @@ class LocalTransformer(Transformer):
     @classmethod
     def affinity(cls) -> int:
         return 1  # always here, and the last resort
+
+    def launcher(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).with_name("launch.py"))]
 
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
