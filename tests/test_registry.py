@@ -43,7 +43,7 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def test_seed_python_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_original_python_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = get_transformer_registry().get_plugin("local")().run(str(make_jobspec(tmp_path)))
     assert result.ok
     assert "=> step submit local-" in capsys.readouterr().out

@@ -28,7 +28,7 @@ def gpu(count: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("resources", "count", "expected"),
     [
-        # the seed's hello world: 4 nodes, one slot of 4 cores each -> 4 tasks (the seed said 4 cores = 4 tasks)
+        # the original hello world: 4 nodes, one slot of 4 cores each -> 4 tasks (jobspec 0.0.12 said 4 cores = 4 tasks)
         ([node(4, slot(1, core(4)))], {"per_slot": 1}, (4, 4, 4, 0, 4)),
         ([node(2, slot(3, core(2), gpu(1)))], {"per_slot": 1}, (2, 6, 2, 1, 6)),
         ([slot(5, core(1))], {"per_slot": 1}, (None, 5, 1, 0, 5)),

@@ -57,7 +57,7 @@ def test_copy_of_a_missing_source_is_bad_input(tmp_path: Path) -> None:
         run(make_jobspec(tmp_path, steps_yaml("  - step: copy\n    source: missing.txt\n")), "local", reporter=quiet())
 
 
-def test_step_lines_in_the_seed_style(tmp_path: Path) -> None:
+def test_one_line_per_step_as_jobspec_0_0_12_printed_them(tmp_path: Path) -> None:
     out = io.StringIO()
     result = run(make_jobspec(tmp_path), "local", reporter=Reporter(stream=out, output=io.StringIO(), color=False))
     lines = out.getvalue().splitlines()
