@@ -12,7 +12,15 @@ $FAKE_FLUX_MAX_NODES (default 4) the most nodes a job may ask for; a job named
 $FAKE_FLUX_REFUSE_NAME is refused too. With
 $FAKE_FLUX_SEPARATE_NODES=1, ``flux exec`` on rank r > 0 sees every path under
 $FAKE_FLUX_STAGE_ROOT moved to $FAKE_FLUX_DIR/rank<r>/..., as if each node had
-its own file system.
+its own file system. With $FAKE_FLUX_ARCHIVE_FAIL=1, ``flux archive create`` leaves
+a part of the archive behind and fails.
+
+Two things are modelled on flux-core 0.88 because jobspec must get them right:
+options are read the way liboptparse reads them (glibc getopt, POSIXLY_CORRECT:
+``--`` ends the options, the first other non-option too, ``-C..`` is ``-C ..``,
+the last value of an option wins), and the job shell renders ``{{...}}``
+templates in command arguments and output paths as src/shell/mustache.c does (no
+escape; a tag it does not know stays as written).
 """
 
 from __future__ import annotations
@@ -62,17 +70,65 @@ def event(name: str, **context: Any) -> str:
     return json.dumps({"timestamp": time.time(), "name": name, "context": context})
 
 
+# the short options of flux archive / filemap / exec that take a value, and their long names
+SHORT = {"C": "directory", "n": "name", "T": "tags", "r": "rank", "x": "exclude", "d": "dir"}
+SHORT_FLAGS = {"f": "force", "v": "verbose"}
+
+
 def options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Options and operands, as liboptparse (glibc getopt, POSIXLY_CORRECT) reads them."""
     opts: dict[str, str] = {}
-    rest: list[str] = []
-    for i, arg in enumerate(argv):
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return opts, argv[i + 1 :]
         if arg.startswith("--"):
             key, _, value = arg[2:].partition("=")
             opts[key] = value
+        elif arg.startswith("-") and len(arg) > 1:
+            flag = arg[1]
+            if flag in SHORT:
+                if len(arg) > 2:
+                    opts[SHORT[flag]] = arg[2:]
+                else:
+                    i += 1
+                    opts[SHORT[flag]] = argv[i]
+            elif flag in SHORT_FLAGS:
+                opts[SHORT_FLAGS[flag]] = ""
+            else:
+                die(f"flux: unrecognized option '-{flag}'")
         else:
-            rest = argv[i:]
-            break
-    return opts, rest
+            return opts, argv[i:]
+        i += 1
+    return opts, []
+
+
+def render(template: str, tags: dict[str, str]) -> str:
+    """src/shell/mustache.c mustache_render: each {{NAME}} a known tag, else left as written."""
+    out, pos = "", 0
+    while True:
+        start = template.find("{{", pos)
+        if start < 0:
+            return out + template[pos:]
+        out += template[pos:start]
+        end = template.find("}}", start + 2)
+        if end < 0:
+            return out + template[start:]
+        name = template[start + 2 : end]
+        out += tags.get(name, "{{" + name + "}}")
+        pos = end + 2
+
+
+def shell_tags(job_id: int, spec: dict[str, Any], ntasks: int, rank: int | None, tmpdir: Path) -> dict[str, str]:
+    """Some of the tags flux-core's job shell knows (shell.c mustache_cb, tmpdir.c)."""
+    name = spec["attributes"]["system"].get("job", {}).get("name", "")
+    tags = {"id": f58(job_id), "jobid": f58(job_id), "id.f58": f58(job_id), "id.dec": str(job_id)}
+    tags |= {"jobid.dec": str(job_id), "name": name, "size": str(ntasks), "ntasks": str(ntasks)}
+    tags |= {"nnodes": "1", "tmpdir": str(tmpdir)}
+    if rank is not None:
+        tags |= {"taskid": str(rank), "task.id": str(rank), "task.rank": str(rank)}
+    return tags
 
 
 def nodes_asked(spec: dict[str, Any]) -> int:
@@ -106,9 +162,12 @@ def run_job(job_id: int, spec: dict[str, Any]) -> None:
         script.write_text(system["files"]["script"]["data"])
         script.chmod(0o700)
         command, ntasks = [str(script)], 1
+    tmpdir = folder / "tmp"
+    tmpdir.mkdir()
     output = system.get("shell", {}).get("options", {}).get("output", {})
-    out_path = output.get("stdout", {}).get("path", str(folder / "stdout")).replace("{{id.dec}}", str(job_id))
-    err_path = output.get("stderr", {}).get("path", str(folder / "stderr")).replace("{{id.dec}}", str(job_id))
+    tags = shell_tags(job_id, spec, ntasks, None, tmpdir)
+    out_path = render(output.get("stdout", {}).get("path", str(folder / "stdout")), tags)
+    err_path = render(output.get("stderr", {}).get("path", str(folder / "stderr")), tags)
     events += [event("alloc"), event("start")]
     worst = 0
     with open(out_path, "ab") as out, open(err_path, "ab") as err:
@@ -119,7 +178,8 @@ def run_job(job_id: int, spec: dict[str, Any]) -> None:
                 "FLUX_JOB_SIZE": str(ntasks),
                 "FLUX_JOB_ID": f58(job_id),
             }
-            done = subprocess.run(command, cwd=system["cwd"], env=env, stdout=out, stderr=err)
+            argv = [render(a, shell_tags(job_id, spec, ntasks, rank, tmpdir)) for a in command]
+            done = subprocess.run(argv, cwd=system["cwd"], env=env, stdout=out, stderr=err)
             worst = max(worst, done.returncode)
     waitstatus = worst << 8
     (folder / "result.json").write_text(json.dumps({"waitstatus": waitstatus}))
@@ -193,12 +253,16 @@ def main(argv: list[str]) -> None:
         print({"rank": 0, "size": SIZE}[argv[1]])
     elif argv[:2] == ["archive", "create"]:
         opts, paths = options(argv[2:])
-        target = STATE / "archives" / opts["name"]
+        if not paths:
+            die("Usage: flux-archive create [-n NAME] [-C DIR] [--preserve] PATH ...")
+        target = STATE / "archives" / opts.get("name", "main")
         if target.exists():
-            die(f"flux-archive: archive.{opts['name']} exists")
+            die(f"flux-archive: archive.{target.name} exists")
         target.mkdir(parents=True)
+        if os.environ.get("FAKE_FLUX_ARCHIVE_FAIL") == "1":
+            die("flux-archive: kvs commit: Function not implemented")
         for p in paths:
-            src = Path(opts["directory"]) / p
+            src = Path(opts.get("directory", ".")) / p
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, target / p)
     elif argv[:2] == ["archive", "extract"]:
         opts, _ = options(argv[2:])

@@ -195,9 +195,15 @@ def flux_submit_jobspec(argv: list[str], base_env: dict[str, str], script_text: 
         command = ["flux", "broker", "{{tmpdir}}/script", *args.command[1:]]
         shell_options = {"per-resource": {"type": "node"}, "mpi": "none", "exit-timeout": "none", "pmi": "simple"}
     env = dict(base_env)
+    env_expand: dict[str, str] = {}
     for rule in args.env or []:
         name, _, value = rule.partition("=")
+        if "{{" in value:  # flux/job/_utils.py get_filtered_environment: the job shell renders it
+            env_expand[name] = value
+            continue
         env[name] = string.Template(value).substitute({**os.environ, **env})
+    if env_expand:
+        shell_options["env-expand"] = env_expand
     system: dict[str, Any] = {
         "duration": _fsd_seconds(args.time_limit) if args.time_limit else 0,
         "environment": env,
@@ -389,7 +395,9 @@ OTHER: dict[tuple[str, ...], set[str]] = {
 
 
 def _options(argv: list[str]) -> set[str]:
-    return {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    """The options of ``argv``; after ``--`` (getopt's end of options) come operands only."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    return {a.split("=", 1)[0] for a in argv[:end] if a.startswith("-")}
 
 
 def _check_plumbing(argv: list[str]) -> None:

@@ -366,3 +366,69 @@ def _jobspec(body: str, how: str) -> str:
         + "  scripts:\n  - name: job.sh\n    content: |\n      #!/bin/sh\n"
         + "".join(f"      {line}\n" for line in body.splitlines())
     )
+
+
+# ---------------------------------------------------------------- issue 15, item 6 (see test_flux_security.py)
+
+
+def test_stage_entries_named_like_options_are_files_on_flux(interface: str, tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    text = f"""\
+version: 1
+resources:
+- {{type: slot, label: default, count: 1, with: [{{type: core, count: 1}}]}}
+task:
+  slot: default
+  count: {{per_slot: 1}}
+  transform:
+  - {{step: set, key: stage, value: "{stage}"}}
+  - {{step: set, key: sharedfs, value: false}}
+  - {{step: write, filename: "--name=hijacked"}}
+  - {{step: write, filename: "-C.."}}
+  - {{step: stage}}
+  scripts:
+  - {{name: "--name=hijacked", content: "one"}}
+  - {{name: "-C..", content: "two"}}
+"""
+    result, _ = quiet(make_jobspec(tmp_path, text))
+    assert result.ok, result.error
+    assert FLUX is not None
+    every = subprocess.run(
+        [FLUX, "exec", "-r", "all", "cat", str(stage / "--name=hijacked"), str(stage / "-C..")],
+        capture_output=True,
+        text=True,
+    )
+    assert every.returncode == 0 and every.stdout.count("onetwo") == 4
+    staged = next(s for s in result.steps if s.step == "stage")
+    for name in (staged.details["archive"], "hijacked"):
+        listed = subprocess.run([FLUX, "archive", "list", f"--name={name}"], capture_output=True, text=True)
+        assert listed.returncode != 0, name  # ours removed, no other made
+
+
+def test_templates_reach_the_job_as_written_on_flux(interface: str, tmp_path: Path) -> None:
+    stage = tmp_path / "st{{id}}"
+    text = f"""\
+version: 1
+resources:
+- {{type: slot, label: default, count: 1, with: [{{type: core, count: 1}}]}}
+attributes:
+  system:
+    environment: {{TAG: "{{{{id}}}}/{{{{tmpdir}}}}"}}
+task:
+  slot: default
+  count: {{per_slot: 1}}
+  command: [printf, "%s|", "{{{{id}}}}", "{{{{tmpdir}}}}", "{{{{name}}}}"]
+  transform:
+  - {{step: set, key: stage, value: "{stage}"}}
+  - {{step: write, filename: job.sh}}
+  - {{step: submit, filename: job.sh, watch: true}}
+  - {{step: submit, watch: true}}
+  scripts:
+  - name: job.sh
+    content: |
+      #!/bin/sh
+      printf '%s|' "$0" "$TAG"
+"""
+    result, out = quiet(make_jobspec(tmp_path, text))
+    assert result.ok, result.error
+    assert out == f"{stage}/job.sh|{{{{id}}}}/{{{{tmpdir}}}}|{{{{id}}}}|{{{{tmpdir}}}}|{{{{name}}}}|"

@@ -11,7 +11,9 @@
   ``flux cancel``, ``flux getattr``;
 - staging: ``flux archive create``, ``flux exec ... flux archive extract``,
   ``flux archive remove`` (``flux filemap map/get/unmap`` where ``flux archive`` is
-  not there).
+  not there). The stage's entries come after ``--``: flux-archive parses its options
+  with glibc's getopt (liboptparse, POSIXLY_CORRECT), which stops at ``--``, so an
+  entry named ``--name=x`` or ``-C..`` is a file, never an option.
 
 Every option used is one that flux-submit(1), flux-batch(1), flux-job(1),
 flux-archive(1), flux-filemap(1) or flux-exec(1) documents (tests check them).
@@ -25,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobspec.transformers.flux.jobspec_v1 import USER_KEY, FluxJob
+from jobspec.transformers.flux.templates import has_template
 
 FLUX = "flux"
 
@@ -41,7 +44,14 @@ def fsd(seconds: float) -> str:
 
 
 def env_option(name: str, value: str) -> str:
-    """``--env=NAME=VALUE``, with ``$`` doubled: flux submit expands ``$VAR`` in values."""
+    """``--env=NAME=VALUE``, with ``$`` doubled: flux submit expands ``$VAR`` in values.
+
+    A VALUE with ``{{`` is set with ``--setattr=system.environment.NAME=JSON`` instead:
+    flux submit would hand it to the job shell to render (``env-expand``,
+    flux/job/_utils.py get_filtered_environment); --setattr is applied after --env
+    (Jobspec.apply_options) and its JSON value is taken as written."""
+    if has_template(value):
+        return f"--setattr=system.environment.{name}={json.dumps(value, ensure_ascii=False)}"
     return f"--env={name}={value.replace('$', '$$')}"
 
 
@@ -146,9 +156,12 @@ def same_resources(job: FluxJob) -> bool:
 def same_job(job: FluxJob) -> bool:
     """Whether `by_hand` is the same job as the jobspec jobspec submits: the same
     resources and task count, a script flux batch takes as it is (one with a #!
-    line), and no dependencies of the user's own that a --dependency URI cannot say."""
+    line), no dependencies of the user's own that a --dependency URI cannot say, and
+    no templated environment value under a name --setattr cannot say."""
     if not same_resources(job) or job.wrapped:
         return False
+    if any("." in k for k, v in job.environment.items() if has_template(v)):
+        return False  # --setattr would read the dots in NAME as nesting
     return all(set(d) <= {"scheme", "value"} for d in job.system.get("dependencies") or [] if isinstance(d, dict))
 
 
@@ -286,7 +299,8 @@ def job_info(job_id: str, key: str = "jobspec") -> list[str]:
 
 
 def archive_create(name: str, directory: str, paths: list[str]) -> list[str]:
-    return [FLUX, "archive", "create", f"--name={name}", f"--directory={directory}", *paths]
+    """Archive ``paths`` (relative to ``directory``): every one a file name, whatever it looks like."""
+    return [FLUX, "archive", "create", f"--name={name}", f"--directory={directory}", "--", *paths]
 
 
 def archive_extract_elsewhere(name: str, directory: str, marker: str, rank: int) -> list[str]:
@@ -300,7 +314,8 @@ def archive_remove(name: str) -> list[str]:
 
 
 def filemap_map(name: str, directory: str, paths: list[str]) -> list[str]:
-    return [FLUX, "filemap", "map", f"--tags={name}", f"--directory={directory}", *paths]
+    """`archive_create` under its older name (the same parser: `--` ends the options)."""
+    return [FLUX, "filemap", "map", f"--tags={name}", f"--directory={directory}", "--", *paths]
 
 
 def filemap_get_elsewhere(name: str, directory: str, marker: str, rank: int) -> list[str]:

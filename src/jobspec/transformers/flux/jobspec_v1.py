@@ -20,9 +20,11 @@ How our jobspec becomes a Flux jobspec:
 - command: the step's script run by its ``#!`` line (or task.command), wrapped in a
   one-line ``/bin/sh`` that exports JOBSPEC_TASK_RANK, JOBSPEC_TASK_COUNT and
   JOBSPEC_JOB_ID from FLUX_TASK_RANK, FLUX_JOB_SIZE and FLUX_JOB_ID, as the local
-  and Slurm transformers give them. A batch job runs
-  ``flux broker {{tmpdir}}/script`` with the script in RFC 37 ``files``, as
-  ``flux batch`` does.
+  and Slurm transformers give them. Flux's shell renders ``{{...}}`` in command
+  arguments and has no escape: when an argument holds ``{{`` every argument is
+  encoded and the wrapper decodes them first (`templates`), so they reach the
+  task as written. A batch job runs ``flux broker {{tmpdir}}/script`` with the
+  script in RFC 37 ``files``, as ``flux batch`` does (that template on purpose).
 - attributes.system: ``duration`` (0, unlimited, when unset: V1 requires the key),
   ``cwd`` (the jobspec's, else the staging directory), ``environment`` (the
   submitting process's, as ``flux submit`` passes it, then the jobspec's, then
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import DocPath, Problem
 from jobspec.plugin import BatchStep, JobStep, SubmitStep
+from jobspec.transformers.flux.templates import DECODE_ARGS, literal_args
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
@@ -56,6 +59,9 @@ TASK_SHELL = (
     'JOBSPEC_JOB_ID="$FLUX_JOB_ID"; exec "$@"'
 )
 TASK_WRAPPER = ("/bin/sh", "-c", TASK_SHELL, "jobspec-task")
+# The same, for arguments encoded by `templates.protect`: decoded before anything else.
+LITERAL_TASK_SHELL = DECODE_ARGS + TASK_SHELL
+LITERAL_TASK_WRAPPER = ("/bin/sh", "-c", LITERAL_TASK_SHELL, "jobspec-task")
 
 # What `flux batch` writes (flux-core JobspecV1.from_nest_command / from_batch_command).
 BATCH_COMMAND = ("flux", "broker", "{{tmpdir}}/script")
@@ -80,7 +86,7 @@ class FluxJob:
     """Everything Flux is told about one job, decided once."""
 
     kind: str  # "submit" or "batch"
-    command: list[str]  # what each task runs (batch: the nested broker)
+    command: list[str]  # what each task runs, as submitted (batch: the nested broker)
     resources: list[dict[str, Any]]
     slot: str
     count: dict[str, int]
@@ -152,7 +158,7 @@ def submit_job(
     stdout, stderr = output_files(stage, watch)
     return FluxJob(
         kind="submit",
-        command=[*TASK_WRAPPER, *command],
+        command=task_command(command),
         resources=copy.deepcopy(jobspec.resources),
         slot=str(jobspec.task["slot"]),
         count=task_count(jobspec),
@@ -206,6 +212,13 @@ def batch_job(
         user=_user(jobspec),
         key=key,
     )
+
+
+def task_command(command: list[str]) -> list[str]:
+    """What each task runs: ``command`` behind the wrapper, encoded if Flux's shell would
+    otherwise render a ``{{...}}`` in it."""
+    args, protected = literal_args(command)
+    return [*(LITERAL_TASK_WRAPPER if protected else TASK_WRAPPER), *args]
 
 
 def job_environment(jobspec: Jobspec, stage: str, kind: type[JobStep]) -> dict[str, str]:

@@ -6,7 +6,10 @@ environment, a name, ``afterok`` for ``after:``) and submits it; ``watch: true``
 streams its output and ends with its exit code, ``wait: true`` waits. ``batch``
 submits the script the way ``flux batch`` does. ``stage`` (with ``sharedfs:
 false``) copies the staging directory to every other broker rank with
-``flux archive``. ``auth`` is empty: inside an instance there is nothing to log in to.
+``flux archive`` (the entries after ``--``, the archive removed whatever happens).
+``auth`` is empty: inside an instance there is nothing to log in to. Flux's shell
+renders ``{{...}}`` templates: command arguments are encoded so they arrive as
+written, and a stage with ``{{`` is refused for output files (`templates`).
 
 Flux is reached through flux-core's Python bindings when they import, else
 through the ``flux`` command (setting ``flux.interface``); both submit the same
@@ -15,6 +18,7 @@ jobspec. Outside a Flux instance the plan is refused before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -43,7 +47,7 @@ from jobspec.plugin import (
     WriterStep,
     error_sink,
 )
-from jobspec.transformers.flux import command_lines, jobids, rfc25
+from jobspec.transformers.flux import command_lines, jobids, rfc25, templates
 from jobspec.transformers.flux.client import (
     INTERFACES,
     Client,
@@ -87,6 +91,15 @@ class FluxJobStep(JobStep):
 
     def flux_job(self, ctx: StepContext) -> FluxJob:
         raise NotImplementedError
+
+    def output_stage(self, ctx: StepContext) -> str:
+        """The staging directory, refused when the job's output files would go there and
+        Flux's shell would read a template in its name (see `check_plan`)."""
+        stage = str(ctx.stage)
+        problem = None if self.get("watch") else templates.stage_problem(stage)
+        if problem:
+            raise StepError(problem)
+        return stage
 
     def describe(self, ctx: StepContext) -> str:
         job = self.flux_job(ctx)
@@ -133,7 +146,7 @@ class FluxSubmit(FluxJobStep, SubmitStep):
         return submit_job(
             self.jobspec,
             self.command(ctx),
-            stage=str(ctx.stage),
+            stage=self.output_stage(ctx),
             filename=self.get("filename"),
             watch=bool(self.get("watch")),
             after=self.after_job(ctx),
@@ -149,7 +162,7 @@ class FluxBatch(FluxJobStep, BatchStep):
         return batch_job(
             self.jobspec,
             self.scripts[filename]["content"],
-            stage=str(ctx.stage),
+            stage=self.output_stage(ctx),
             filename=filename,
             watch=bool(self.get("watch")),
             after=self.after_job(ctx),
@@ -199,26 +212,28 @@ class FluxStage(StageStep):
                 done = client.run_flux(command_lines.filemap_map(name, str(stage), entries))
             if done.returncode != 0:
                 raise StepError(f"cannot archive {stage} with flux {tool}: {(done.stderr or done.stdout).strip()}")
-            try:
-                if tool == "archive":
-                    extract = command_lines.archive_extract_elsewhere(name, str(stage), marker.name, rank)
-                else:
-                    extract = command_lines.filemap_get_elsewhere(name, str(stage), marker.name, rank)
-                done = client.run_flux(extract)
-                if done.returncode != 0:
-                    raise StepError(
-                        f"cannot extract {stage} on the other ranks: {(done.stderr or done.stdout).strip()}"
-                    )
-            finally:
-                client.run_flux(
-                    command_lines.archive_remove(name) if tool == "archive" else command_lines.filemap_unmap(name)
-                )
+            if tool == "archive":
+                extract = command_lines.archive_extract_elsewhere(name, str(stage), marker.name, rank)
+            else:
+                extract = command_lines.filemap_get_elsewhere(name, str(stage), marker.name, rank)
+            done = client.run_flux(extract)
+            if done.returncode != 0:
+                raise StepError(f"cannot extract {stage} on the other ranks: {(done.stderr or done.stdout).strip()}")
         finally:
             marker.unlink(missing_ok=True)
+            _remove_archive(client, name, tool)
         return StepOutput(
             f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} on {size} ranks",
             details={"archive": name, "tool": tool, "ranks": size, "from_rank": rank, "entries": entries},
         )
+
+
+def _remove_archive(client: Client, name: str, tool: str) -> None:
+    """Remove the stage's archive, whether or not it was made whole: it holds a copy of
+    the stage in the KVS. Best effort: a failure here never hides the step's own."""
+    argv = command_lines.archive_remove(name) if tool == "archive" else command_lines.filemap_unmap(name)
+    with contextlib.suppress(FluxError):
+        client.run_flux(argv)
 
 
 @dataclass(frozen=True)
@@ -282,6 +297,11 @@ class FluxTransformer(Transformer):
                         path=(*step.path, "value"),
                     )
                 )
+            stage = planned.settings.get("stage")
+            if step.name in ("submit", "batch") and not step.get("watch") and stage is not None:
+                why = templates.stage_problem(str(stage))
+                if why:
+                    problems.append(Problem(why, path=step.path))
         problems += v1_problems(jobspec)
         return problems
 
