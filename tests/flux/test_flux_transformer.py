@@ -229,3 +229,12 @@ def test_native_format_is_rfc25(shared: Path) -> None:
     broken = yaml.safe_load(example.read_text())
     broken["version"] = 2
     assert [p.message for p in flux.native_problems(load(broken, check=False))] == ["version must be 1"]
+
+
+def test_batch_jobs_launch_their_tasks_with_flux_run(in_instance: None) -> None:
+    batch = next(p for p in ORIGINAL_EXAMPLES if p.name == "hello-world-batch.yaml")
+    result = execute(plan(batch, FluxTransformer()), Reporter(stream=io.StringIO(), color=False), dry_run=True)
+    [record] = [s for s in result.steps if s.step == "batch"]
+    body = "\n".join(line[6:] for line in record.summary.splitlines() if line.startswith("    | "))
+    environment = json.loads(body)["attributes"]["system"]["environment"]
+    assert environment["JOBSPEC_LAUNCH"] == "flux run"

@@ -272,6 +272,10 @@ class FluxTransformer(Transformer):
         """Inside a Flux instance that can be reached from here, Flux is the one to use."""
         return 30 if cls.available()[0] else 0
 
+    def launcher(self) -> list[str]:
+        """Inside a batch job's own Flux instance, ``flux run`` starts its tasks."""
+        return ["flux", "run"]
+
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         """F58 ids (``ƒ2oLkTLb``, or ``f2oLkTLb`` as Flux prints them in an ASCII locale).
