@@ -78,6 +78,8 @@ def test_where_it_runs_is_answered_cheaply(transformer_cls: type[Transformer]) -
     assert isinstance(transformer_cls.affinity(), int)
     with pytest.raises(TypeError, match="takes no option"):
         transformer_cls(no_such_option=1)
+    launcher = transformer_cls().launcher()
+    assert launcher is None or (launcher and all(isinstance(word, str) and word for word in launcher))
 
 
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=lambda p: p.name)
