@@ -21,6 +21,7 @@ from jobspec.transformers.slurm.parse import find_in_squeue
 from jobspec.transformers.slurm.request import (
     JobRequest,
     duration_problem,
+    export_file,
     layout_options,
     options_problem,
     output_path,
@@ -141,6 +142,7 @@ def test_sbatch_argv() -> None:
         "--output=/st 100%%/slurm-%j.out",
         "--error=/st 100%%/slurm-%j.err",
         "--export=ALL",
+        "--export-file=<fd>",
         "--nodes=2",
         "--ntasks=2",
         "--ntasks-per-node=1",
@@ -155,13 +157,12 @@ def test_sbatch_argv() -> None:
         "--time=5",  # the user's options come last: they override
         "/st 100%/batch.sh",
     ]
-    # the environment goes into sbatch's own environment, never onto its command line
+    assert sbatch_argv(full_request(), None, 7)[7] == "--export-file=7"
+    # the environment goes to the job in the export file: never onto the command line, nor into sbatch's own
     assert not any("GREETING" in a for a in argv)
-    assert sbatch_env(full_request(), {"PATH": "/bin", "GREETING": "old"}) == {
-        "PATH": "/bin",
-        "GREETING": WEIRD,
-        "JOBSPEC_STAGE": "/st 100%",
-    }
+    assert export_file(full_request().environment) == f"GREETING={WEIRD}\0JOBSPEC_STAGE=/st 100%\0".encode()
+    user = {"PATH": "/bin", "GREETING": "old", "SBATCH_PARTITION": "p", "SLURM_JWT": "t", "SLURM_CONF": "/c"}
+    assert sbatch_env(user) == {"PATH": "/bin", "GREETING": "old", "SLURM_CONF": "/c"}
 
 
 def test_sbatch_argv_minimal_reads_the_script_from_stdin() -> None:

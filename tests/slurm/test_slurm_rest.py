@@ -357,7 +357,8 @@ def test_rest_api_down_is_one_clear_line(tmp_path: Path) -> None:
     path = write_doc(
         tmp_path, jobspec_doc(graph(1, 1, 1), through("rest", transform, tmp_path / "st"), {"task.sh": TASK})
     )
-    done = jobspec_cli("run", "-t", "slurm", "--json", str(path))
+    # an address the document names is used only where the user allows it
+    done = jobspec_cli("run", "-t", "slurm", "--json", str(path), env={"JOBSPEC_SLURM_REST_URLS": f"http://x {url}"})
     assert done.returncode == 1
     result = json.loads(done.stdout)
     assert result["error"] == f"step 6 (submit) failed: Slurm's REST API did not answer at {url}: connection refused"

@@ -8,12 +8,13 @@ for the user: Slurm did not answer, or Slurm's own reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from jobspec.plugin import JobLookupError, JobStatus, TransformerError
@@ -67,6 +68,7 @@ def run_slurm(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = COMMAND_TIMEOUT,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run one Slurm command (an argv list, never a shell line); SlurmError if it cannot run."""
     problem = config_problem()
@@ -82,6 +84,7 @@ def run_slurm(
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
             env=dict(env) if env is not None else None,
+            pass_fds=tuple(pass_fds),
             capture_output=True,
             encoding="utf-8",
             errors="surrogateescape",
@@ -94,10 +97,41 @@ def run_slurm(
         raise SlurmError(f"Slurm did not answer: {argv[0]} took more than {timeout:g} s") from None
 
 
-def sbatch(argv: Sequence[str], env: Mapping[str, str], script: str | None = None) -> tuple[str, list[str]]:
-    """Submit (``env``: sbatch's whole environment, ``script``: its stdin); the job id and
-    sbatch's warnings. SlurmError with Slurm's reason if it refuses."""
-    done = run_slurm(argv, input=script, env=env)
+@contextlib.contextmanager
+def export_descriptor(content: bytes) -> Iterator[int]:
+    """A descriptor (3 or above, as sbatch's ``--export-file=<fd>`` requires) to read
+    ``content`` from, closed afterwards. In memory (memfd) where Linux has it, else an
+    unnamed temporary file: the job's environment is written to no named file."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("jobspec-environment", os.MFD_CLOEXEC)
+    else:
+        import tempfile
+
+        with tempfile.TemporaryFile() as handle:
+            fd = os.dup(handle.fileno())
+    try:
+        if fd < 3:  # a process started with 0-2 closed: sbatch takes no descriptor below 3
+            import fcntl
+
+            moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            os.close(fd)
+            fd = moved
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def sbatch(
+    argv: Sequence[str], env: Mapping[str, str], script: str | None = None, pass_fds: Sequence[int] = ()
+) -> tuple[str, list[str]]:
+    """Submit (``env``: sbatch's whole environment, ``script``: its stdin, ``pass_fds``: the
+    descriptor of its ``--export-file``); the job id and sbatch's warnings. SlurmError with
+    Slurm's reason if it refuses."""
+    done = run_slurm(argv, input=script, env=env, pass_fds=pass_fds)
     if done.returncode != 0:
         raise SlurmError(parse.sbatch_failure(done.stderr, done.returncode))
     try:
@@ -238,3 +272,20 @@ def conf_text() -> str:
         except OSError:
             _conf_texts[path] = ""
     return _conf_texts[path]
+
+
+def rlimit_variables() -> dict[str, str]:
+    """SLURM_RLIMIT_<name> for each limit slurm.conf propagates: what sbatch hands a job from
+    this process. Given explicitly, since neither the REST API nor sbatch with an export
+    file (which drops the environment sbatch built) passes them on."""
+    import resource
+
+    from jobspec.transformers.slurm.rest_mapping import propagated_rlimits
+
+    variables = {}
+    for name in propagated_rlimits(conf_text()):
+        limit = getattr(resource, f"RLIMIT_{name}", None)
+        if limit is not None:
+            soft = resource.getrlimit(limit)[0]
+            variables[f"SLURM_RLIMIT_{name}"] = str(soft & 0xFFFFFFFFFFFFFFFF)  # unlimited: as sbatch prints it
+    return variables

@@ -13,9 +13,12 @@ How a jobspec maps onto Slurm:
 - ``attributes.system.duration`` (seconds): ``--time`` in minutes, rounded up
   (Slurm's resolution is a minute), at least 1; none or 0 leaves the partition's default;
 - the working directory: ``--chdir`` (``attributes.system.cwd``, else the stage);
-- the environment: ``--export=ALL`` with ``attributes.system.environment`` put in
-  the environment of the ``sbatch`` process, not on its command line, so that
-  commas, quotes, newlines and non-ASCII text reach the job as they are;
+- the environment: ``--export-file`` on a file descriptor (NUL-separated ``NAME=value``,
+  `export_file`) holds the job's whole environment (`export_environment`: the submitting
+  one cleaned of Slurm's input variables and its token, then ``attributes.system.environment``),
+  so commas, quotes, newlines and non-ASCII text reach the job as they are; ``sbatch``
+  itself runs with the cleaned environment only: the document's variables configure the
+  job, never ``sbatch`` (SBATCH_*, LD_PRELOAD);
 - output: ``<stage>/slurm-<job id>.out`` and ``.err`` (``%`` in the stage doubled,
   since Slurm reads ``%`` in these names as a pattern);
 - ``after:``: ``--dependency=afterok:<id>`` with ``--kill-on-invalid-dep=yes``, so a
@@ -183,27 +186,120 @@ class JobRequest:
         return pairs
 
 
-def sbatch_argv(request: JobRequest, script: str | None = None) -> list[str]:
-    """The ``sbatch`` command line; ``script`` is the batch script's path (None: it is read from stdin).
+def sbatch_argv(request: JobRequest, script: str | None = None, export_fd: int | str = "<fd>") -> list[str]:
+    """The ``sbatch`` command line; ``script`` is the batch script's path (None: it is read from stdin),
+    ``export_fd`` the descriptor that carries the job's environment (`export_file`).
 
     The passthrough options come last, as given, so they override the rest.
     """
-    argv = ["sbatch", "--parsable", *render(request.pairs()), *request.options]
+    args = render(request.pairs())
+    args.insert(args.index("--export=ALL") + 1, f"--export-file={export_fd}")  # the job's environment
+    argv = ["sbatch", "--parsable", *args, *request.options]
     if script is not None:
         argv.append(script)
     return argv
 
 
-def sbatch_env(request: JobRequest, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment of the ``sbatch`` process (it exports all of it to the job)."""
-    return {**base, **request.environment}
+# Slurm's input variables that stay: where its configuration is.
+KEPT_SLURM_VARIABLES = frozenset({"SLURM_CONF"})
+
+
+def submitter_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The submitting environment without Slurm's input variables (SBATCH_*, SLURM_*: they
+    would configure sbatch, and SLURM_JWT, the user's token, would reach the job and make
+    srun there use it). Both the ``sbatch`` process and a REST job start from it, so both
+    interfaces give the same job; SLURM_CONF stays."""
+    return {
+        name: value
+        for name, value in base.items()
+        if name in KEPT_SLURM_VARIABLES or not name.startswith(("SBATCH_", "SLURM_"))
+    }
+
+
+def sbatch_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the ``sbatch`` process: the submitter's, cleaned (`submitter_environment`).
+
+    The jobspec's variables are not in it: they would configure sbatch (SBATCH_*, LD_PRELOAD).
+    """
+    return submitter_environment(base)
+
+
+def export_environment(
+    request: JobRequest,
+    base: Mapping[str, str],
+    job_name: str | None = None,
+    submitter: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The job's whole environment, for ``--export-file``: with one, sbatch sends that file's
+    variables and drops the environment it built (SLURM_JOB_NAME, SLURM_RLIMIT_*). So: the
+    submitter's (cleaned), the jobspec's, SLURM_JOB_NAME (``job_name``: the name the job
+    ends up with) and ``submitter`` (the SLURM_RLIMIT_* sbatch would add), as sbatch
+    --export=ALL and the REST API give."""
+    return {
+        **submitter_environment(base),
+        **request.environment,
+        "SLURM_JOB_NAME": job_name or request.job_name,
+        **(submitter or {}),
+    }
+
+
+def export_file(environment: Mapping[str, str]) -> bytes:
+    """An environment as ``--export-file`` reads it: ``NAME=value``, each ended by a NUL.
+
+    (Names with ``=`` and NULs anywhere are refused when the document is read or planned.)
+    """
+    return b"".join(f"{name}={value}\0".encode("utf-8", "surrogateescape") for name, value in environment.items())
+
+
+def job_name_in(args: Sequence[str]) -> str | None:
+    """The last ``--job-name``/``-J`` among sbatch arguments (#SBATCH lines, slurm.options), or None."""
+    name = None
+    for i, word in enumerate(args):
+        if word.startswith("--job-name="):
+            name = word.partition("=")[2]
+        elif word in ("--job-name", "-J"):
+            name = args[i + 1] if i + 1 < len(args) else name
+        elif word.startswith("-J"):
+            name = word[2:]
+    return name
+
+
+# sbatch's options that take a value (man sbatch, 22.05): the word after one of them,
+# written without ``=``, is its value. Options with an optional value take it only after ``=``.
+_VALUE_OPTIONS_TEXT = """
+account acctg-freq array batch bb bbf begin chdir cluster-constraint clusters comment constraint
+container core-spec cores-per-socket cpu-freq cpus-per-gpu cpus-per-task deadline delay-boot
+dependency distribution error exclude export export-file extra-node-info gid gpu-bind gpu-freq gpus
+gpus-per-node gpus-per-socket gpus-per-task gres gres-flags hint input job-name kill-on-invalid-dep
+licenses mail-type mail-user mcs-label mem mem-bind mem-per-cpu mem-per-gpu mincpus network nodefile
+nodelist nodes ntasks ntasks-per-core ntasks-per-gpu ntasks-per-node ntasks-per-socket open-mode
+output partition power prefer priority profile qos reservation signal sockets-per-node switches
+thread-spec threads-per-core time time-min tmp uid wait-all-nodes wckey wrap
+"""
+VALUE_OPTIONS = frozenset(_VALUE_OPTIONS_TEXT.split())
+SHORT_VALUE_OPTIONS = frozenset("AabBCcDdeFGiJLMmNnopqStwx")
 
 
 def options_problem(options: Sequence[str]) -> str | None:
     """Why a ``slurm.options`` list would not read as sbatch options, or None.
 
-    A first word that is not an option would be taken by sbatch as the script.
+    A word that is neither an option nor the value of the option before it would be
+    taken by sbatch as the script, in place of the task's.
     """
     if options and not options[0].startswith("-"):
         return f"slurm.options must start with an option (--name=value), not {options[0]!r}"
+    value_next = False
+    for word in options:
+        if value_next:
+            value_next = False
+            continue
+        if word == "--" or not word.startswith("-") or word == "-":
+            return (
+                f"slurm.options: {word!r} is not an option nor the value of the option before it: sbatch would "
+                "run it in place of the task's script (write each option as --name=value)"
+            )
+        if word.startswith("--"):
+            value_next = "=" not in word and word[2:] in VALUE_OPTIONS
+        else:
+            value_next = len(word) == 2 and word[1] in SHORT_VALUE_OPTIONS
     return None

@@ -7,7 +7,9 @@ answers read is decided in `rest_mapping` (`rest_job`, `rest_failure`,
 interface is used, so the command line's start-up does not pay for urllib.
 
 The token travels in the ``X-SLURM-USER-TOKEN`` header and nowhere else: no
-message raised here holds a header, the request, or the answer's headers.
+message raised here holds a header, the request, or the answer's headers. A
+redirect is never followed (urllib would resend the header to the new address):
+it is an error that names where it pointed.
 """
 
 from __future__ import annotations
@@ -23,10 +25,18 @@ from typing import Any
 from jobspec.transformers.slurm import client, parse, rest_mapping
 
 TIMEOUT = 30.0  # seconds for one request: connect, and the answer
+MAX_ANSWER = 16 * 1024 * 1024  # bytes of an answer read at most: slurmrestd's are small
 
 
 class RestError(client.SlurmError):
     """The REST API could not be used; the message is for the user (and holds no token)."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the 30x answer comes back as an HTTPError (see `call`)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 _opener: urllib.request.OpenerDirector | None = None
@@ -35,8 +45,16 @@ _opener: urllib.request.OpenerDirector | None = None
 def _open(request: urllib.request.Request, timeout: float) -> Any:
     global _opener
     if _opener is None:  # built once per process: it reads the proxy settings from the environment
-        _opener = urllib.request.build_opener()
+        _opener = urllib.request.build_opener(_NoRedirects())
     return _opener.open(request, timeout=timeout)
+
+
+def _redirected(url: str, code: int, location: str | None) -> RestError:
+    where = f" to {location[:200]}" if location else ""
+    return RestError(
+        f"Slurm's REST API at {url} answered with a redirect (HTTP {code}{where}); jobspec does not follow "
+        "redirects, since the token would go along: configure the address slurmrestd itself answers at"
+    )
 
 
 def _decode(data: bytes) -> Any:
@@ -78,10 +96,12 @@ def call(
     try:
         request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)
         with _open(request, timeout) as answer:
-            return int(answer.status), _decode(answer.read())
+            return int(answer.status), _decode(answer.read(MAX_ANSWER))
     except urllib.error.HTTPError as e:
         with e:
-            return int(e.code), _decode(e.read())
+            if 300 <= e.code < 400:
+                raise _redirected(url, e.code, e.headers.get("Location") if e.headers else None) from None
+            return int(e.code), _decode(e.read(MAX_ANSWER))
     except urllib.error.URLError as e:
         raise RestError(f"Slurm's REST API did not answer at {url}: {_why(e.reason)}") from None
     except TimeoutError:
@@ -124,17 +144,10 @@ def submitter_variables() -> dict[str, str]:
     """What sbatch adds to a job's environment from the process that submits it, for a
     REST submission to give the same job: the submit directory and host, the nice
     value, the umask, and the resource limits slurm.conf propagates (SLURM_RLIMIT_*)."""
-    import resource
-
-    variables = {
+    return {
         "SLURM_SUBMIT_DIR": os.getcwd(),
         "SLURM_SUBMIT_HOST": socket.gethostname(),
         "SLURM_PRIO_PROCESS": str(os.getpriority(os.PRIO_PROCESS, 0)),
-        "SLURM_UMASK": os.environ.get("SLURM_UMASK") or f"0{_umask():03o}",
+        "SLURM_UMASK": f"0{_umask():03o}",  # as sbatch, whose SLURM_UMASK input is cleaned away
+        **client.rlimit_variables(),
     }
-    for name in rest_mapping.propagated_rlimits(client.conf_text()):
-        limit = getattr(resource, f"RLIMIT_{name}", None)
-        if limit is not None:
-            soft = resource.getrlimit(limit)[0]
-            variables[f"SLURM_RLIMIT_{name}"] = str(soft & 0xFFFFFFFFFFFFFFFF)  # unlimited: as sbatch prints it
-    return variables

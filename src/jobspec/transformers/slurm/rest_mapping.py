@@ -19,7 +19,8 @@ are sent as numbers where they are plain numbers. Measured on 22.05:
 - ``no_kill`` takes "set"/"off", ``get_user_environment`` text, not booleans;
 - ``environment`` is required (HTTP 400 "environment must be set"), and it is the
   job's whole environment: there is no --export, so what sbatch --export=ALL would
-  send (this process's environment) is sent, then the jobspec's variables;
+  send (this process's environment, cleaned by `request.submitter_environment`) is
+  sent, then the jobspec's variables (what sbatch's --export-file adds);
 - ``#SBATCH`` lines in the script are not read: jobspec reads them itself, with
   sbatch's precedence (the script's lines, then jobspec's options, then slurm.options);
 - a 200 answer may carry ``errors`` that are warnings (a held job, say).
@@ -28,12 +29,13 @@ are sent as numbers where they are plain numbers. Measured on 22.05:
 from __future__ import annotations
 
 import re
+import reprlib
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jobspec.transformers.slurm.parse import SbatchOutputError, unreachable
-from jobspec.transformers.slurm.request import JobRequest, Pair
+from jobspec.transformers.slurm.request import JobRequest, Pair, submitter_environment
 from jobspec.transformers.slurm.script import sbatch_directives
 
 REST_API = "v0.0.38"
@@ -163,9 +165,6 @@ REST_FIELDS: Mapping[str, RestField] = {
 }
 _SHORT = {f.short: name for name, f in REST_FIELDS.items() if f.short}
 
-# Never sent to a job: the token jobspec uses to talk to the REST API.
-PRIVATE_VARIABLES = frozenset({"SLURM_JWT"})
-
 
 class RestMappingError(ValueError):
     """An sbatch option (in slurm.options or an #SBATCH line) that the REST API cannot carry."""
@@ -268,8 +267,8 @@ def rest_job(
 ) -> dict[str, Any]:
     """The ``job`` of a REST submission: the same job `sbatch_argv` asks for.
 
-    ``base`` is the submitting process's environment (what sbatch --export=ALL
-    sends; SLURM_JWT is left out), ``script`` the batch script, whose ``#SBATCH``
+    ``base`` is the submitting process's environment (cleaned as for sbatch: no
+    SLURM_JWT, no SBATCH_* or SLURM_* input variables), ``script`` the batch script, whose ``#SBATCH``
     lines come first (sbatch reads them, slurmrestd does not), ``submitter`` the
     variables sbatch itself adds from the submitting process (`submitter_variables`
     in `rest`: SLURM_SUBMIT_DIR, SLURM_UMASK, the resource limits, ...).
@@ -278,7 +277,7 @@ def rest_job(
     job = rest_fields(parse_sbatch_args(directive_args(script), "#SBATCH"))
     job.update(rest_fields(request.pairs()))
     job.update(rest_fields(parse_sbatch_args(request.options)))
-    environment = {k: v for k, v in base.items() if k not in PRIVATE_VARIABLES}
+    environment = submitter_environment(base)
     environment.update(request.environment)
     for key, variable in _SHAPE_VARIABLES.items():
         if isinstance(job.get(key), int):
@@ -351,11 +350,22 @@ def rest_failure(status: int, body: Any, url: str) -> str:
     return f"Slurm refused the job: {text or f'HTTP {status}'}"
 
 
+# Slurm's job ids are 32-bit and never 0 (its MaxJobId is at most 0x03FFFFFF, plus a federation's bits).
+MAX_JOB_ID = 0xFFFFFFFF
+
+
 def parse_rest_submit(body: Any) -> tuple[str, list[str]]:
-    """The job id and the warnings of a successful (HTTP 200) submission."""
+    """The job id and the warnings of a successful (HTTP 200) submission.
+
+    Read strictly, as slurmrestd's v0.0.38 answers it (a JSON object with a positive
+    integer ``job_id`` and an ``errors`` list): anything else is no submitted job.
+    """
     job_id = body.get("job_id") if isinstance(body, dict) else None
-    if not isinstance(job_id, int) or isinstance(job_id, bool):
-        raise SbatchOutputError(f"Slurm's REST API answered with no job id: {rest_errors(body) or body!r}")
+    valid = isinstance(job_id, int) and not isinstance(job_id, bool) and 0 < job_id <= MAX_JOB_ID
+    if not valid or not isinstance(body.get("errors"), list):
+        shown = "; ".join(rest_errors(body)) or reprlib.repr(body)  # reprlib: bounded, whatever came
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise SbatchOutputError(f"Slurm's REST API answered with no job id (so no job was submitted): {shown}")
     warnings = rest_errors(body)
     message = body.get("job_submit_user_msg")
     if isinstance(message, str) and message.strip():

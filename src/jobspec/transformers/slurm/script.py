@@ -7,10 +7,12 @@ script to carry). Every word of a command inside a script is quoted on its own.
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from jobspec.document.resources import ResourceCounts
 from jobspec.plugin import script_command
@@ -97,15 +99,42 @@ def stage_preamble(archive_base64: str, target: str) -> str:
     )
 
 
-def pack(stage: Path) -> tuple[bytes, int]:
+class StageTooLarge(ValueError):
+    """The packed stage passed its limit (``limit``, in bytes of archive); packing stopped there."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the packed stage passed {limit} bytes")
+        self.limit = limit
+
+
+class _CappedBuffer(io.BytesIO):
+    """The archive in memory, refusing to grow past ``limit`` bytes (StageTooLarge)."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self.limit = limit
+        self.over = False
+
+    def write(self, data: Any) -> int:
+        if self.over:  # what closing the stopped archive still writes: dropped
+            return len(data)
+        written = super().write(data)
+        if self.limit is not None and self.tell() > self.limit:
+            self.over = True
+            raise StageTooLarge(self.limit)
+        return written
+
+
+def pack(stage: Path, limit: int | None = None) -> tuple[bytes, int]:
     """The staging directory as a tar.gz (paths relative to it); the archive and its file count.
 
-    jobspec's own mark on the directory (`STAGE_MARKER`) stays here: it is no staged file.
+    Packing stops (StageTooLarge) as soon as the archive passes ``limit`` bytes, so a
+    stage too large to send is never held whole in memory. jobspec's own mark on the
+    directory (`STAGE_MARKER`) stays here: it is no staged file.
     """
-    import io
     import tarfile
 
-    buffer = io.BytesIO()
+    buffer = _CappedBuffer(limit)
     count = 0
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         for root, dirs, files in os.walk(stage):

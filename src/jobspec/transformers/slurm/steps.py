@@ -48,11 +48,21 @@ from jobspec.plugin import (
     SubmitStep,
 )
 from jobspec.transformers.slurm import client
-from jobspec.transformers.slurm.options import SlurmOptions, resolve_interface, resolve_rest_url
-from jobspec.transformers.slurm.request import JobRequest, output_path, output_problem, sbatch_argv, sbatch_env
-from jobspec.transformers.slurm.rest_mapping import REST_SUBMIT, RestMappingError, rest_job
+from jobspec.transformers.slurm.options import SlurmOptions, resolve_interface, resolve_rest_url, rest_url_problem
+from jobspec.transformers.slurm.request import (
+    JobRequest,
+    export_environment,
+    export_file,
+    job_name_in,
+    output_path,
+    output_problem,
+    sbatch_argv,
+    sbatch_env,
+)
+from jobspec.transformers.slurm.rest_mapping import REST_SUBMIT, RestMappingError, directive_args, rest_job
 from jobspec.transformers.slurm.script import (
     MAX_SCRIPT_BYTES,
+    StageTooLarge,
     batch_wrapper,
     pack,
     size_text,
@@ -65,6 +75,7 @@ if TYPE_CHECKING:
     from jobspec.plugin import StepContext
 
 DEFAULT_LIFESPAN = 600  # seconds, for auth's `scontrol token lifespan=`
+MAX_LIFESPAN = 86400  # a day: a token that leaks somewhere stays usable no longer
 
 
 # ---------------------------------------------------------------- what the run's transformer says
@@ -137,7 +148,9 @@ class SlurmAuth(AuthStep):
 
     description = "obtain a token for Slurm's REST API (scontrol token), kept in memory for the steps that follow"
     open_fields = False
-    fields = {"lifespan": Field(int, help=f"seconds the token is valid (default {DEFAULT_LIFESPAN})")}
+    fields = {
+        "lifespan": Field(int, help=f"seconds the token is valid (default {DEFAULT_LIFESPAN}, at most {MAX_LIFESPAN})")
+    }
 
     @property
     def lifespan(self) -> int:
@@ -147,6 +160,12 @@ class SlurmAuth(AuthStep):
         lifespan = self.get("lifespan")
         if isinstance(lifespan, int) and not isinstance(lifespan, bool) and lifespan < 1:
             yield Problem(f"lifespan must be at least 1 second, not {lifespan}", path=(*self.path, "lifespan"))
+        if isinstance(lifespan, int) and not isinstance(lifespan, bool) and lifespan > MAX_LIFESPAN:
+            yield Problem(
+                f"lifespan must be at most {MAX_LIFESPAN} seconds (a day), not {lifespan}: a token that leaks "
+                "stays usable for its whole lifespan; a run's steps renew a shorter one as they need",
+                path=(*self.path, "lifespan"),
+            )
 
     def describe(self, ctx: StepContext) -> str:
         text = f"would obtain a token for Slurm's REST API with `scontrol token lifespan={self.lifespan}`"
@@ -194,14 +213,16 @@ class SlurmStage(StageStep):
         import base64
 
         stage = ctx.stage
-        archive, count = pack(stage)
-        encoded = base64.encodebytes(archive).decode("ascii")
-        room = MAX_SCRIPT_BYTES - 64 * 1024  # what the script's other lines need
-        if len(encoded) > room:
+        room = MAX_SCRIPT_BYTES - 64 * 1024  # base64 text: what the script's other lines leave
+        limit = room // 77 * 57  # base64.encodebytes: 57 bytes per line of 76 characters and a newline
+        try:
+            archive, count = pack(stage, limit)
+        except StageTooLarge:
             raise StepError(
-                f"the staged files come to {size_text(len(archive))} compressed, more than a Slurm batch script "
-                f"can carry ({size_text(room * 3 // 4)}); use a shared filesystem (sharedfs: true) for this much"
-            )
+                f"the staged files come to more than {size_text(limit)} compressed, more than a Slurm batch "
+                "script can carry; use a shared filesystem (sharedfs: true) for this much"
+            ) from None
+        encoded = base64.encodebytes(archive).decode("ascii")
         ctx.state.of(SlurmRun).stage = StagedFiles(encoded, str(stage))
         plural = "s" if count != 1 else ""
         return StepOutput(
@@ -218,6 +239,9 @@ def submit_rest(ctx: StepContext, text: str, job: dict[str, Any]) -> tuple[str, 
     from jobspec.transformers.slurm import rest  # urllib: only the REST interface pays for it
 
     url = rest_url(ctx)
+    problem = rest_url_problem(ctx.settings, slurm_options(ctx))  # checked with the plan too
+    if problem:
+        raise StepError(problem)
     token = current_token(ctx, url)
     try:
         return rest.submit(url, text, job, user=token.user, token=token.value)
@@ -260,6 +284,15 @@ class SlurmJobStep(JobStep):
             environment=self.environment(ctx),
         )
 
+    def final_name(self, job_request: JobRequest, text: str | None, path: str | None) -> str:
+        """The job's name as sbatch ends up with it: jobspec's, unless an #SBATCH line or slurm.options names it."""
+        content = text if text is not None else Path(path or "").read_text(encoding="utf-8", errors="surrogateescape")
+        try:
+            args = directive_args(content)
+        except RestMappingError:
+            args = []
+        return job_name_in([*args, *job_request.options]) or job_request.job_name
+
     def describe(self, ctx: StepContext) -> str:
         job_request = self.request(ctx)
         text, path = self.script(ctx)
@@ -274,6 +307,7 @@ class SlurmJobStep(JobStep):
             line += " (environment: this one, then the jobspec's)"
         else:
             line = f"would run `{shlex.join(sbatch_argv(job_request, path))}`"
+            line += " (<fd>: the job's environment, this one's then the jobspec's, NUL-separated)"
         if self.name == "submit":
             tasks = self.tasks()
             line += (
@@ -293,6 +327,9 @@ class SlurmJobStep(JobStep):
         problem = output_problem(stage)
         if problem:
             raise StepError(problem)
+        cwd = self.jobspec.cwd
+        if cwd and not os.path.isdir(self.workdir(ctx)):  # Slurm would run the job in /tmp instead
+            raise StepError(f"the working directory {cwd} (attributes.system.cwd) does not exist")
         job_request = self.request(ctx)
         text, path = self.script(ctx)
         details: dict[str, Any] = {"tasks": self.tasks()}
@@ -308,11 +345,16 @@ class SlurmJobStep(JobStep):
             job_id, warnings = submit_rest(ctx, text, job)
             details["rest"] = {k: v for k, v in job.items() if k != "environment"}
         else:
-            argv = sbatch_argv(job_request, path)
+            name = self.final_name(job_request, text, path)
+            environment = export_environment(job_request, os.environ, name, client.rlimit_variables())
             try:
-                job_id, warnings = client.sbatch(argv, sbatch_env(job_request, os.environ), text)
+                with client.export_descriptor(export_file(environment)) as fd:
+                    argv = sbatch_argv(job_request, path, fd)
+                    job_id, warnings = client.sbatch(argv, sbatch_env(os.environ), text, pass_fds=(fd,))
             except client.SlurmError as e:
                 raise StepError(str(e)) from None
+            except OSError as e:  # no descriptor left for the environment, say
+                raise StepError(f"cannot hand the job's environment to sbatch: {e.strerror or e}") from None
             details["sbatch"] = argv
         stdout = output_path(stage, job_id, "out")
         stderr = output_path(stage, job_id, "err")

@@ -32,6 +32,7 @@ from jobspec.transformers.slurm.options import (
     SlurmOptions,
     resolve_interface,
     resolve_rest_url,
+    rest_url_problem,
     url_problem,
 )
 from jobspec.transformers.slurm.request import duration_problem, options_problem, output_problem
@@ -113,6 +114,8 @@ class SlurmTransformer(Transformer):
                 found.append(options_problem(options))
                 if way == "rest" and found[-1] is None:
                     found.append(url_problem(resolve_rest_url(settings, self.options)))
+                    if found[-1] is None:  # the token goes only where the user's configuration says
+                        found.append(rest_url_problem(settings, self.options))
                     script = planned.step.scripts.get(planned.step.get("filename")) if kind == "batch" else None
                     found.append(rest_pairs_problem(options, str((script or {}).get("content", ""))))
             for message in found:
