@@ -77,6 +77,10 @@ class SlurmTransformer(Transformer):
             return 0
         return AFFINITY
 
+    def launcher(self) -> list[str]:
+        """Inside a batch job's allocation, srun starts its tasks."""
+        return ["srun"]
+
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         return bool(client.JOB_ID.fullmatch(job_id))
