@@ -19,7 +19,7 @@ LAYERS = [
     ("plugin", ("jobspec.plugin",)),
     ("engine", ("jobspec.engine",)),
     ("backends", ("jobspec.transformers",)),
-    ("front", ("jobspec.api", "jobspec.receiver", "jobspec")),
+    ("front", ("jobspec.api", "jobspec.receiver", "jobspec.importing", "jobspec")),
     ("cli", ("jobspec.cli",)),
 ]
 # The one upward call, declared: Transformer.run and run_many are the original Python use

@@ -92,13 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     spool_status.add_argument("spool", metavar="DIR")
     spool_status.add_argument("--json", action="store_true")
 
+    imp = command("import", "turn a batch script (#SBATCH, #PBS, # flux:) into a jobspec, printed on stdout")
+    imp.add_argument("file", metavar="FILE", help="the batch script (- for standard input)")
+    imp.add_argument("-o", "--output", metavar="OUT", help="write the jobspec here instead")
+    imp.add_argument("--strict", action="store_true", help="a directive that would be dropped is an error")
+    imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
+
     command("version", "print the version")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    scheduler_options: list[str] = []
+    if words[:1] == ["import"] and "--" in words:  # what follows -- is the scheduler's (its -o too)
+        at = words.index("--")
+        words, scheduler_options = words[:at], words[at + 1 :]
+    args = parser.parse_args(words)
+    args.scheduler_options = scheduler_options
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -115,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "enqueue": cmd_enqueue,
         "receive": cmd_receive,
         "spool": cmd_spool_status,
+        "import": cmd_import,
     }[args.command]
     try:
         return handler(args)
@@ -308,6 +321,12 @@ def cmd_spool_status(args: argparse.Namespace) -> int:
     for failure in status["latest_failures"]:
         print(f"failed: {failure['file']}: {failure['reason']}")
     return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from jobspec.importing.command import run_import
+
+    return run_import(args.file, args.output, args.strict, args.scheduler_options)
 
 
 def _owner(job_id: str, name: str | None) -> Transformer:

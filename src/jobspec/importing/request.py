@@ -1,0 +1,169 @@
+"""What a batch script asks for, whatever scheduler it was written for, and its resource graph.
+
+Each directive reader fills one `Request` (the values, where each was written, and the
+report lines); `layout` then decides the job's shape (nodes, tasks, cores and GPUs per
+task) and refuses a contradiction; `graph` writes that shape as the jobspec's resource
+graph, so that `jobspec.count_resources` gives back exactly the same request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobspec.document.problems import JobspecError, Problem
+from jobspec.importing.lines import Word
+
+MAPPED, KEPT, DROPPED, WARNING = "mapped", "kept for slurm only", "dropped", "warning"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of the report: what happened to one directive."""
+
+    kind: str  # MAPPED, KEPT, DROPPED or WARNING
+    what: str  # the directive as written (``--mem=4G``)
+    detail: str  # where it went, or why not
+    where: str  # file:line:column, or <command line>: argument N
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.kind}: {self.what}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass
+class Request:
+    """The request of one script (the directives, then the command line's options over them)."""
+
+    source: str
+    scheduler: str = "none"  # slurm, pbs, flux, or none (a script without directives)
+    nodes: int | None = None
+    ntasks: int | None = None
+    per_node: int | None = None  # tasks per node
+    cpus_per_task: int | None = None
+    gpus: int | None = None  # for the whole job
+    gpus_per_node: int | None = None
+    gpus_per_task: int | None = None
+    duration: float | None = None
+    exclusive: bool = False
+    name: str | None = None
+    cwd: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    slurm_options: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    places: dict[str, Word] = field(default_factory=dict)  # where each field above was last set
+    gpu_spelling: list[str] = field(default_factory=list)  # the GPU options as written (kept if they cannot map)
+
+    def set(self, name: str, value: Any, word: Word) -> None:
+        setattr(self, name, value)
+        self.places[name] = word
+
+    def note(self, kind: str, what: str, detail: str, word: Word) -> None:
+        self.items.append(Item(kind, what, detail, word.place(self.source)))
+
+    def error(self, message: str, word: Word | None) -> JobspecError:
+        """Bad input at ``word``: the directive's file, line and column (or its argument)."""
+        if word is None:
+            return JobspecError(Problem(message, source=self.source))
+        if word.line is None:
+            return JobspecError(Problem(f"argument {word.column} ({word.text!r}): {message}", source="<command line>"))
+        return JobspecError(Problem(message, source=self.source, line=word.line, column=word.column))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The job's shape, decided: what the resource graph says."""
+
+    nodes: int | None
+    tasks: int
+    cpus_per_task: int
+    gpus_per_task: int
+    exclusive: bool
+
+
+def layout(req: Request) -> Layout:
+    """The shape the request asks for, as the scheduler would read it; JobspecError if it
+    contradicts itself. GPUs that do not divide evenly among the tasks are kept for Slurm only."""
+    nodes, ntasks, per_node = req.nodes, req.ntasks, req.per_node
+    where = req.places.get
+    if per_node is not None and nodes is None:
+        # Slurm: at least enough nodes for the tasks at that many per node (one without --ntasks)
+        nodes = math.ceil(ntasks / per_node) if ntasks else 1
+    if nodes is not None and ntasks is not None:
+        if ntasks < nodes:
+            raise req.error(
+                f"{ntasks} task{'s' if ntasks != 1 else ''} cannot fill {nodes} nodes (the scheduler would change "
+                f"the node count): ask for at most {ntasks} node{'s' if ntasks != 1 else ''}, or at least {nodes} "
+                "tasks",
+                where("ntasks") or where("nodes"),
+            )
+        if per_node is not None and ntasks > nodes * per_node:
+            raise req.error(
+                f"{ntasks} tasks do not fit on {nodes} nodes at {per_node} per node: ask for at most "
+                f"{nodes * per_node} tasks, or {math.ceil(ntasks / per_node)} nodes",
+                where("ntasks") or where("per_node"),
+            )
+    if ntasks is None:
+        ntasks = (nodes or 1) * (per_node or 1)
+    cpus = req.cpus_per_task or 1
+    gpus_per_task = _gpus_per_task(req, nodes, ntasks)
+    return Layout(nodes, ntasks, cpus, gpus_per_task, req.exclusive)
+
+
+def _gpus_per_task(req: Request, nodes: int | None, tasks: int) -> int:
+    """GPUs per task when every form given says the same and they divide evenly; else 0
+    (and the GPU options are kept as written, for Slurm only)."""
+    if req.gpus_per_task is not None and req.gpus is None and req.gpus_per_node is None:
+        return req.gpus_per_task
+    if req.gpus_per_task is None and (req.gpus is not None or req.gpus_per_node is not None):
+        total = req.gpus if req.gpus is not None else None
+        if req.gpus_per_node is not None:
+            per_node_total = req.gpus_per_node * (nodes or 1)
+            if total is not None and total != per_node_total:
+                total = -1
+            else:
+                total = per_node_total
+        if total is not None and total >= 0:
+            per_node = tasks // nodes if nodes and tasks % nodes == 0 else None
+            even = req.gpus_per_node is None or (per_node is not None and req.gpus_per_node % per_node == 0)
+            if total == 0 or (even and total % tasks == 0):
+                return total // tasks
+    if not req.gpu_spelling:
+        return 0
+    word = req.places.get("gpus_per_task") or req.places.get("gpus_per_node") or req.places.get("gpus")
+    req.slurm_options.extend(req.gpu_spelling)
+    if word is not None:
+        req.note(
+            KEPT,
+            " ".join(req.gpu_spelling),
+            f"the GPUs do not divide evenly among the {tasks} tasks, so the resource graph (GPUs per task) "
+            "cannot say them; other backends get no GPUs",
+            word,
+        )
+    return 0
+
+
+SLOT = "task"
+
+
+def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The resource graph and the task count for ``shape``: a ``node`` vertex when nodes are
+    given, a ``slot`` per task (per node: as many as the busiest node holds) with its cores and GPUs."""
+    under: list[dict[str, Any]] = [{"type": "core", "count": shape.cpus_per_task}]
+    if shape.gpus_per_task:
+        under.append({"type": "gpu", "count": shape.gpus_per_task})
+    if shape.nodes is None:
+        slot: dict[str, Any] = {"type": "slot", "label": SLOT, "count": shape.tasks, "with": under}
+        if shape.exclusive:
+            slot["exclusive"] = True
+        return [slot], {"per_slot": 1}
+    per_node = math.ceil(shape.tasks / shape.nodes)
+    slot = {"type": "slot", "label": SLOT, "count": per_node, "with": under}
+    node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [slot]}
+    if shape.exclusive:
+        node["exclusive"] = True
+    count = {"per_slot": 1} if per_node * shape.nodes == shape.tasks else {"total": shape.tasks}
+    return [node], count

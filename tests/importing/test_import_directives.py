@@ -1,0 +1,175 @@
+"""Reading directives as the schedulers do: where they stop, how words split, what overrides."""
+
+from __future__ import annotations
+
+import pytest
+from import_support import body, counts, imported, script, setting
+
+from jobspec.document.problems import JobspecError
+from jobspec.importing.times import flux_seconds, pbs_seconds, slurm_seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # sbatch stops at the first command: the later #SBATCH is a comment
+        (script("#SBATCH -N 2", "echo hi", "#SBATCH -N 4"), {"nodes": 2, "tasks": 2}),
+        # blank lines and comments do not stop it; indented #SBATCH is no directive
+        (script("", "# a comment", "#SBATCH --ntasks=3", "  #SBATCH --ntasks=9"), {"nodes": None, "tasks": 3}),
+        # both spellings of a value, short and long, attached and not
+        (script("#SBATCH --nodes 2 --ntasks-per-node=4", "#SBATCH -c2"), {"nodes": 2, "tasks": 8, "cpus": 2}),
+        (script("#SBATCH -n4 -c 3"), {"nodes": None, "tasks": 4, "cpus": 3}),
+        # a trailing comment, quotes, and the old #SLURM prefix
+        (script("#SBATCH --ntasks=6 # six tasks", "#SLURM --cpus-per-task='2'"), {"tasks": 6, "cpus": 2}),
+        # getopt_long takes a unique prefix of a long name
+        (script("#SBATCH --ntasks-per-n=2 --nodes=3"), {"nodes": 3, "tasks": 6}),
+        # the last of two wins
+        (script("#SBATCH -n 2", "#SBATCH -n 5"), {"tasks": 5}),
+        # --ntasks-per-node alone: one node
+        (script("#SBATCH --ntasks-per-node=4"), {"nodes": 1, "tasks": 4}),
+        # nothing at all: one task of one core
+        (script("echo hello"), {"nodes": None, "tasks": 1, "cpus": 1}),
+        # PBS: Torque's nodes:ppn, PBS Pro's select
+        (
+            script("#PBS -l nodes=2:ppn=4,walltime=01:00:00", "cd $PBS_O_WORKDIR"),
+            {"nodes": 2, "tasks": 8, "duration": 3600},
+        ),
+        (
+            script("#PBS -l select=3:ncpus=8:mpiprocs=4", "#PBS -l walltime=90"),
+            {"nodes": 3, "tasks": 12, "cpus": 2, "duration": 90},
+        ),
+        (script("#PBS -l nodes=1:ppn=2:gpus=2"), {"nodes": 1, "tasks": 2, "gpus": 1}),
+        # flux batch directives
+        (
+            script("# flux: -N 2 -n 4 -c 2", "# flux: -t 30m", "flux run hostname"),
+            {"nodes": 2, "tasks": 4, "cpus": 2, "duration": 1800},
+        ),
+        (script("# flux: -n2 -g 1 -t 5"), {"tasks": 2, "gpus": 1, "duration": 300}),
+    ],
+)
+def test_directives_give_the_request(text: str, want: dict[str, object]) -> None:
+    got = counts(text)
+    assert {k: got[k] for k in want} == want
+
+
+def test_command_line_options_override_the_directives() -> None:
+    text = script("#SBATCH -N 2 --ntasks-per-node=2", "#SBATCH --time=10")
+    assert counts(text, "-N", "4", "--time=1:00:00") == {
+        "nodes": 4,
+        "tasks": 8,
+        "cpus": 1,
+        "gpus": 0,
+        "exclusive": False,
+        "duration": 3600.0,
+    }
+    pbs = script("#PBS -l nodes=1:ppn=2")
+    assert counts(pbs, "-l", "nodes=2:ppn=2")["tasks"] == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("10", 600),
+        ("10:30", 630),
+        ("1:02:03", 3723),
+        ("2-0", 172800),
+        ("1-2:30", 95400),
+        ("1-0:0:1", 86401),
+        ("UNLIMITED", None),
+        ("-1", None),
+        ("infinite", None),
+    ],
+)
+def test_slurm_time_formats(text: str, seconds: int | None) -> None:
+    assert slurm_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["soon", "1:2:3:4", "1-2-3", "", "1.5", "1:"])
+def test_slurm_time_refuses_what_sbatch_refuses(bad: str) -> None:
+    with pytest.raises(ValueError, match="minutes"):
+        slurm_seconds(bad)
+
+
+def test_pbs_and_flux_time_formats() -> None:
+    assert [pbs_seconds(t) for t in ("3600", "30:00", "01:00:00", "1:00:00:00", "10.5")] == [
+        3600,
+        1800,
+        3600,
+        86400,
+        11,
+    ]
+    assert [flux_seconds(t) for t in ("5", "30s", "1.5h", "2d", "inf")] == [300, 30, 5400, 172800, None]
+
+
+def test_what_has_no_portable_meaning_is_kept_for_slurm() -> None:
+    result = imported(
+        script(
+            "#SBATCH -J sim -p debug -A proj --qos=high -D /scratch/run",
+            "#SBATCH --mem=4G --constraint=haswell --mail-type=END --export=ALL,OMP_NUM_THREADS=4",
+            "#SBATCH -o out.%j --exclusive -t 5",
+        )
+    )
+    system = result.document["attributes"]["system"]
+    assert system["job"] == {"name": "sim"}
+    assert system["cwd"] == "/scratch/run"
+    assert system["environment"] == {"OMP_NUM_THREADS": "4"}
+    assert setting(result, "slurm.partition") == "debug"
+    assert setting(result, "slurm.account") == "proj"
+    assert setting(result, "slurm.qos") == "high"
+    assert setting(result, "slurm.options") == [
+        "--mem=4G",
+        "--constraint=haswell",
+        "--mail-type=END",
+        "--output=out.%j",
+    ]
+    assert result.document["resources"][0]["exclusive"] is True
+    report = result.report()
+    assert "job.sh:3:9: kept for slurm only: --mem=4G" in report
+    assert "kept for slurm only: -p debug: setting slurm.partition" in report
+
+
+def test_unknown_directive_is_a_warning_and_arrays_are_reported() -> None:
+    result = imported(script("#SBATCH --frobnicate=3 --array=1-4 -n 2"))
+    assert "job.sh:2:9: warning: --frobnicate=3: not an sbatch option: ignored" in result.report()
+    assert "dropped: --array=1-4: job arrays are not supported" in result.report()
+    assert counts(script("#SBATCH --frobnicate=3 --array=1-4 -n 2"))["tasks"] == 2
+
+
+def test_directives_in_the_body_are_marked_so_no_scheduler_reads_them_again() -> None:
+    result = imported(script("#SBATCH -N 2", "#PBS -l nodes=9", "srun hostname", "#SBATCH -N 8"))
+    lines = body(result).splitlines()
+    assert lines[:3] == ["#!/bin/bash", "# [imported] #SBATCH -N 2", "# [imported] #PBS -l nodes=9"]
+    assert lines[-1] == "#SBATCH -N 8"  # after the first command: a plain comment, left alone
+
+
+def test_a_script_without_a_shebang_gets_bash() -> None:
+    result = imported("#PBS -l nodes=1\ncd $PBS_O_WORKDIR\n")
+    assert body(result).startswith("#!/bin/bash\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "where", "what"),
+    [
+        (script("#SBATCH -N 2", "#SBATCH --time=soon"), (), "job.sh:3:9", "--time takes a time limit"),
+        (script("#SBATCH --ntasks=3 --nodes=4 --ntasks-per-node=2"), (), "job.sh:2:9", "3 tasks cannot fill 4 nodes"),
+        (script("#SBATCH -N 2 --ntasks-per-node=2", "#SBATCH -n 5"), (), "job.sh:3:9", "at most 4 tasks"),
+        (script("#SBATCH --nodes=two"), (), "job.sh:2:9", "a number of nodes"),
+        (script("#SBATCH --nodes=2-4"), (), "job.sh:2:9", "write one count"),
+        (script("#SBATCH --mem=lots"), (), "job.sh:2:9", "a size in megabytes"),
+        (script("#SBATCH -n 0"), (), "job.sh:2:9", "at least 1"),
+        (script("#SBATCH --job-name my job"), (), "job.sh:2:23", "'job' is not an option"),
+        (script('#SBATCH --job-name="unclosed'), (), "job.sh:2:9", "unmatched"),
+        (script("#PBS -l walltime=soon"), (), "job.sh:2:6", "walltime takes"),
+        (script("#PBS -l select=2:ncpus=3:mpiprocs=2"), (), "job.sh:2:6", "multiple of mpiprocs"),
+        (script("# flux: -t soon"), (), "job.sh:2:9", "-t takes a number of minutes"),
+        (script("#SBATCH -N 2"), ("--time=never",), "<command line>", "argument 1"),
+    ],
+)
+def test_bad_values_and_contradictions_say_where_and_what_is_right(
+    text: str, argv: tuple[str, ...], where: str, what: str
+) -> None:
+    with pytest.raises(JobspecError) as info:
+        imported(text, *argv)
+    message = str(info.value)
+    assert message.startswith(where), message
+    assert what in message
