@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from jobspec.plugin.transformer import Transformer
 
 
+def installed_transformers() -> list[str]:
+    """The names of every transformer installed (asked only when a document sets another's setting)."""
+    from jobspec.transformers.registry import get_transformer_registry
+
+    return get_transformer_registry().names()
+
+
 def transformer_for(transformer: Transformer | str | None) -> Transformer:
     """An instance: ``transformer`` itself, or the one named, or the one chosen here."""
     from jobspec.plugin.transformer import Transformer
@@ -36,7 +43,7 @@ def plan(
     """Every step checked against the transformer; `JobspecError` with every problem."""
     from jobspec.engine.plan import plan as make_plan
 
-    return make_plan(source, transformer_for(transformer))
+    return make_plan(source, transformer_for(transformer), other_systems=installed_transformers)
 
 
 def run(
@@ -48,9 +55,11 @@ def run(
 ) -> RunResult:
     """Load, validate, plan and run a jobspec. Bad input raises `JobspecError`;
     a failing step is reported in the result (``result.ok`` is False)."""
-    from jobspec.engine.run import run as run_with
+    from jobspec.engine.plan import plan as make_plan
+    from jobspec.engine.run import execute
 
-    return run_with(source, transformer_for(transformer), dry_run=dry_run, reporter=reporter)
+    the_plan = make_plan(source, transformer_for(transformer), other_systems=installed_transformers)
+    return execute(the_plan, reporter=reporter, dry_run=dry_run)
 
 
 def check(
@@ -60,4 +69,5 @@ def check(
     transformer is named), without running anything."""
     from jobspec.engine.plan import check as check_with
 
-    return check_with(source, transformer_for(transformer) if transformer is not None else None)
+    chosen = transformer_for(transformer) if transformer is not None else None
+    return check_with(source, chosen, other_systems=installed_transformers)

@@ -158,6 +158,7 @@ def _read(file: str) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from jobspec.api import installed_transformers
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
     from jobspec.plugin.errors import TransformerUnavailable
@@ -166,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cls, why = get_transformer_registry().choose(args.transformer)
     stream = sys.stderr if args.json else sys.stdout
     reporter = Reporter(stream=stream, output=stream)
-    the_plan = plan(_read(args.file), cls())
+    the_plan = plan(_read(args.file), cls(), other_systems=installed_transformers)
     if not args.dry_run:
         try:
             the_plan.transformer.ensure_ready()

@@ -9,7 +9,7 @@ if anything is wrong. Nothing is written or started while planning.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,16 +32,29 @@ class Plan:
     steps: list[PlannedStep] = field(default_factory=list)
 
 
-def plan(source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: Transformer) -> Plan:
+OtherSystems = Callable[[], Collection[str]]  # the names of every transformer installed, asked when needed
+
+
+def plan(
+    source: Jobspec | str | os.PathLike[str] | dict[str, Any],
+    transformer: Transformer,
+    *,
+    other_systems: OtherSystems | None = None,
+) -> Plan:
     """Load (if needed), validate and plan ``source`` for ``transformer``.
 
-    Raises `JobspecError` with every problem found; changes nothing.
+    A setting of another installed transformer (``slurm.partition`` run on local) is
+    accepted and said to be ignored where ``other_systems`` names that transformer;
+    without it, it is an unknown setting. Raises `JobspecError` with every problem
+    found; changes nothing.
     """
     from jobspec.document.load import load
     from jobspec.document.validate import finish
 
     jobspec = load(source)
-    steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
+    steps, problems = check_steps(
+        jobspec, transformer.steps, transformer.setting_table(), transformer.name, other_systems
+    )
     problems += transformer.check_plan(jobspec, steps)
     finish(jobspec, problems, raise_error=True)
     return Plan(jobspec, transformer, steps)
@@ -52,6 +65,7 @@ def check_steps(
     table: Mapping[str, type[StepBase]],
     settings_table: Mapping[str, Setting] | None = None,
     who: str | None = None,
+    other_systems: OtherSystems | None = None,
 ) -> tuple[list[PlannedStep], list[Problem]]:
     """Check the transform list against a step table; return the planned steps and problems.
 
@@ -81,7 +95,7 @@ def check_steps(
         step = cls(jobspec, options, index)
         found = list(_field_problems(step, path))
         if not found and kind in ("set", "unset"):
-            found += _apply_setting(step, settings, settings_table, who, path)
+            found += _apply_setting(step, settings, settings_table, who, path, other_systems)
         if not found:
             found += _after_problems(step, named, path)
             found += list(step.check(settings, [p.step for p in planned]))
@@ -144,12 +158,16 @@ def _apply_setting(
     table: Mapping[str, Setting],
     who: str | None,
     path: tuple[str | int, ...],
+    other_systems: OtherSystems | None = None,
 ) -> list[Problem]:
     key = step.options["key"]
     spec = table.get(key)
     if spec is None:
         if who is None and "." in key:
             return []  # a transformer's own setting: its plan checks it
+        system = key.split(".", 1)[0]
+        if "." in key and system != who and other_systems is not None and system in other_systems():
+            return []  # another system's (the set step's line says it is ignored here)
         knower = f"transformer '{who}'" if who else "jobspec"
         return [
             Problem(
@@ -209,7 +227,10 @@ def _symlink_problems(step: StepBase, settings: Mapping[str, Any], path: tuple[s
 
 
 def check(
-    source: Jobspec | str | os.PathLike[str] | dict[str, Any], transformer: Transformer | None = None
+    source: Jobspec | str | os.PathLike[str] | dict[str, Any],
+    transformer: Transformer | None = None,
+    *,
+    other_systems: OtherSystems | None = None,
 ) -> list[Problem]:
     """Every problem with a jobspec and its steps, without running anything.
 
@@ -229,6 +250,8 @@ def check(
 
         problems = check_steps(jobspec, CORE_STEPS)[1]
     else:
-        steps, problems = check_steps(jobspec, transformer.steps, transformer.setting_table(), transformer.name)
+        steps, problems = check_steps(
+            jobspec, transformer.steps, transformer.setting_table(), transformer.name, other_systems
+        )
         problems += transformer.check_plan(jobspec, steps)
     return finish(jobspec, problems, raise_error=False)

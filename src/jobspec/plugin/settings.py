@@ -86,10 +86,21 @@ class SetStep(StepBase):
     }
 
     def describe(self, ctx: StepContext) -> str:
-        return f"{self.options['key']} = {shown(ctx.settings.get(self.options['key']))}"
+        key = self.options["key"]
+        if key not in ctx.transformer.setting_table():
+            return f"{key} = {shown(self.options['value'])}{ignored_here(key, ctx)}"
+        return f"{key} = {shown(ctx.settings.get(key))}"
 
     def run(self, ctx: StepContext) -> StepOutput:
-        return StepOutput(f"{self.options['key']}={ctx.settings.get(self.options['key'])}")
+        key = self.options["key"]
+        if key not in ctx.transformer.setting_table():
+            return StepOutput(f"{key}={shown(self.options['value'])}{ignored_here(key, ctx)}")
+        return StepOutput(f"{key}={ctx.settings.get(key)}")
+
+
+def ignored_here(key: str, ctx: StepContext) -> str:
+    """What the line of another system's setting (``slurm.partition`` run on local) adds."""
+    return f" (a setting for {key.split('.', 1)[0]}: ignored by {ctx.transformer.name})"
 
 
 class UnsetStep(StepBase):

@@ -140,6 +140,7 @@ class Receiver:
     # -- running --------------------------------------------------------------------
     def process(self, claim: Claim) -> None:
         """Plan and run one jobspec, journaled; then file it as done or failed."""
+        from jobspec.api import installed_transformers
         from jobspec.document.load import load
         from jobspec.engine.journal import Journal
         from jobspec.engine.plan import plan
@@ -150,7 +151,7 @@ class Receiver:
         try:
             jobspec = load(claim.path, check=False)
             jobspec.source = claim.name  # where the user will look for it: done/ or failed/
-            the_plan = plan(jobspec, self.transformer())
+            the_plan = plan(jobspec, self.transformer(), other_systems=installed_transformers)
             stream = _LogStream(claim.id)
             reporter = Reporter(stream=stream, output=stream, color=False)  # type: ignore[arg-type]
             journal = Journal(claim.journal_path, key_prefix=claim.id)
