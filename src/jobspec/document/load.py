@@ -7,8 +7,9 @@ numbers are only worked out when there is a problem to report (see `positions`).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from jobspec.document.model import Jobspec
 from jobspec.document.parse import parse_json, parse_yaml
@@ -47,36 +48,43 @@ def _looks_like_path(text: str) -> bool:
 
 
 def load_file(path: Path) -> Jobspec:
-    name = str(path)
+    text, name = read_text(path)
+    return load_text(text, source=name, path=path)
+
+
+def load_stream(stream: IO[bytes], source: str = "<stdin>") -> Jobspec:
+    """A jobspec from a byte stream (standard input), read up to the same size limit."""
+    text, _ = read_text("-", stdin=stream)
+    return load_text(text, source=source)
+
+
+def read_text(file: str | os.PathLike[str], what: str = "jobspec", stdin: IO[bytes] | None = None) -> tuple[str, str]:
+    """The text of a file (``-``: standard input, or ``stdin``) and its name for messages.
+    JobspecError saying why it cannot be a ``what``: missing, a folder, not a regular
+    file, unreadable, larger than MAX_BYTES, not UTF-8."""
+    name = "<stdin>" if file == "-" else str(file)
     try:
-        raw = read_regular_file(path, MAX_BYTES + 1)
+        if file == "-":
+            raw = (stdin or sys.stdin.buffer).read(MAX_BYTES + 1)
+        else:
+            raw = read_regular_file(Path(file), MAX_BYTES + 1)
     except NotARegularFile as e:
         raise JobspecError(Problem(str(e), source=name)) from None
     except FileNotFoundError:
         raise JobspecError(Problem("no such file", source=name)) from None
     except IsADirectoryError:
-        raise JobspecError(Problem("is a directory, not a jobspec file", source=name)) from None
+        raise JobspecError(Problem(f"is a directory, not a {what}", source=name)) from None
     except PermissionError:
         raise JobspecError(Problem("permission denied: cannot read the file", source=name)) from None
     except OSError as e:
         raise JobspecError(Problem(f"cannot read the file: {e.strerror}", source=name)) from None
-    return load_text(decode(raw, name), source=name, path=path)
-
-
-def load_stream(stream: BinaryIO, source: str = "<stdin>") -> Jobspec:
-    """A jobspec from a byte stream (standard input), read up to the same size limit."""
-    return load_text(decode(stream.read(MAX_BYTES + 1), source), source=source)
-
-
-def decode(raw: bytes, source: str) -> str:
-    """The text of a file's bytes; JobspecError if it is too large or not UTF-8."""
     if len(raw) > MAX_BYTES:
-        raise JobspecError(Problem(f"larger than {MAX_BYTES >> 20} MiB: not a jobspec", source=source))
+        raise JobspecError(Problem(f"larger than {MAX_BYTES >> 20} MiB: not a {what}", source=name))
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), name
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise JobspecError(Problem("not UTF-8 text", source=source, line=line)) from None
+        raise JobspecError(Problem(f"not UTF-8 text: not a {what}", source=name, line=line)) from None
 
 
 class NotARegularFile(OSError):
@@ -94,7 +102,7 @@ def read_regular_file(path: Path, limit: int) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(path)
         if not stat.S_ISREG(mode):
-            raise NotARegularFile("not a regular file (a FIFO, device or socket): not a jobspec")
+            raise NotARegularFile("not a regular file (a FIFO, device or socket)")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             return fh.read(limit)

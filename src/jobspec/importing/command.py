@@ -8,40 +8,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Any
 
-from jobspec.document.load import MAX_BYTES, NotARegularFile, read_regular_file
+from jobspec.document.load import read_text
 from jobspec.document.problems import JobspecError, Problem
 from jobspec.importing.convert import import_script, strict_problems
 
 
 def read_script(file: str, stdin: IO[bytes] | None = None) -> tuple[str, str]:
     """The text of a script (``-``: standard input) and its name for messages."""
-    source = "<stdin>" if file == "-" else file
-    try:
-        raw = (
-            (stdin or sys.stdin.buffer).read(MAX_BYTES + 1)
-            if file == "-"
-            else read_regular_file(Path(file), MAX_BYTES + 1)
-        )
-    except FileNotFoundError:
-        raise JobspecError(Problem("no such file", source=source)) from None
-    except IsADirectoryError:
-        raise JobspecError(Problem("is a directory, not a batch script", source=source)) from None
-    except NotARegularFile:
-        raise JobspecError(Problem("not a regular file (a FIFO, device or socket)", source=source)) from None
-    except OSError as e:
-        raise JobspecError(Problem(f"cannot read the file: {e.strerror}", source=source)) from None
-    if len(raw) > MAX_BYTES:
-        raise JobspecError(Problem(f"larger than {MAX_BYTES >> 20} MiB: not a batch script", source=source))
-    if b"\0" in raw:
+    text, source = read_text(file, "batch script", stdin)
+    if "\0" in text:
         raise JobspecError(Problem("not a text file (it holds NUL bytes): not a batch script", source=source))
-    try:
-        return raw.decode("utf-8"), source
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise JobspecError(Problem("not UTF-8 text: not a batch script", source=source, line=line)) from None
+    return text, source
 
 
 def to_yaml(document: dict[str, Any]) -> str:
