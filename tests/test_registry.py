@@ -95,3 +95,29 @@ def test_choice_order(monkeypatch: pytest.MonkeyPatch, plugin_dir: Path) -> None
     monkeypatch.setenv("JOBSPEC_TRANSFORMER", "toy")
     assert registry.choose() == (registry.get_plugin("toy"), "from JOBSPEC_TRANSFORMER")
     assert registry.choose("local")[1] == "chosen with -t"
+
+
+EAGER = """
+from jobspec.plugin import EmptyStep, Transformer
+
+
+class Transformer(Transformer):
+    name = "{name}"
+    description = "a plugin that asks to be chosen"
+
+    @classmethod
+    def affinity(cls):
+        {body}
+"""
+
+
+def test_a_plugin_that_asks_is_chosen_and_a_broken_one_is_passed_over(
+    plugin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (plugin_dir / "jobspec_eager.py").write_text(EAGER.format(name="eager", body="return 50"))
+    (plugin_dir / "jobspec_moody.py").write_text(EAGER.format(name="moody", body="raise RuntimeError('no')"))
+    cls, why = TransformerRegistry().choose()
+    assert (cls.name, why) == ("eager", "always")
+    (plugin_dir / "jobspec_eager.py").write_text(EAGER.format(name="eager", body="return 0"))
+    monkeypatch.delitem(sys.modules, "jobspec_eager")
+    assert TransformerRegistry().choose()[0].name == "local"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from jobspec.document.problems import JobspecError, Problem, did_you_mean, one_of
 
@@ -125,11 +126,11 @@ class TransformerRegistry:
         env = os.environ.get("JOBSPEC_TRANSFORMER")
         if env:
             return self.get_plugin(env), "from JOBSPEC_TRANSFORMER"
-        ranked = sorted(((cls.affinity(), cls) for cls in self.loaded()), key=lambda pair: pair[0], reverse=True)
+        ranked = sorted(((_asked(cls.affinity, 0), cls) for cls in self.loaded()), key=lambda p: p[0], reverse=True)
         for affinity, cls in ranked:
             if affinity <= 0:
                 break
-            ok, why = cls.available()
+            ok, why = _asked(cls.available, (False, ""))
             if ok:
                 return cls, why
         known = one_of([cls.name for cls in self.loaded()])
@@ -144,6 +145,18 @@ class TransformerRegistry:
             names = " and ".join(cls.name for cls in owners)
             raise JobspecError(Problem(f"job id '{job_id}' could be {names}'s: name its transformer with -t"))
         raise JobspecError(Problem(f"cannot tell whose job '{job_id}' is: name its transformer with -t"))
+
+
+T = TypeVar("T")
+
+
+def _asked(question: Callable[[], T], otherwise: T) -> T:
+    """A plugin's answer, or ``otherwise`` if it raises: one broken plugin must not stop
+    the automatic choice (it is reported when named)."""
+    try:
+        return question()
+    except Exception:
+        return otherwise
 
 
 _registry: TransformerRegistry | None = None
