@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +91,8 @@ class StepContext:
         if self.state.temp_stage is None:
             if self.dry_run:
                 return Path(NEW_STAGE)
+            import tempfile  # here: validate and dry runs never need it, and it costs start-up
+
             self.state.temp_stage = Path(tempfile.mkdtemp(prefix="jobspec-"))
             claim_stage(self.state.temp_stage)
         return self.state.temp_stage

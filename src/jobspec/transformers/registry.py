@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -76,12 +77,11 @@ class TransformerRegistry:
         if self._discovered:
             return
         self._discovered = True
-        import pkgutil
-
-        for module in pkgutil.iter_modules():
-            if module.name.startswith(MODULE_PREFIX) and len(module.name) > len(MODULE_PREFIX):
-                name = module.name[len(MODULE_PREFIX) :]
-                self._entries.setdefault(name, Entry(name, module.name, "module"))
+        for module in _plugin_modules():
+            name = module[len(MODULE_PREFIX) :]
+            self._entries.setdefault(name, Entry(name, module, "module"))
+        if not _any_entry_points():
+            return
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -145,6 +145,42 @@ class TransformerRegistry:
             names = " and ".join(cls.name for cls in owners)
             raise JobspecError(Problem(f"job id '{job_id}' could be {names}'s: name its transformer with -t"))
         raise JobspecError(Problem(f"cannot tell whose job '{job_id}' is: name its transformer with -t"))
+
+
+def _path_entries() -> Iterator[tuple[str, str]]:
+    """(folder, name) of everything directly in the folders on sys.path."""
+    for folder in dict.fromkeys(sys.path):
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue  # a zip file, or gone
+        for name in names:
+            yield folder or ".", name
+
+
+def _plugin_modules() -> list[str]:
+    """The top-level ``jobspec_<name>`` modules and packages on sys.path. A scan for the
+    prefix alone: pkgutil.iter_modules lists every module there is (about 20 ms here)."""
+    found = []
+    for _, entry in _path_entries():
+        module = entry.split(".", 1)[0]
+        if module.startswith(MODULE_PREFIX) and len(module) > len(MODULE_PREFIX) and module.isidentifier():
+            found.append(module)
+    return list(dict.fromkeys(found))
+
+
+def _any_entry_points() -> bool:
+    """Whether an installed distribution's entry_points.txt mentions the group: looked at
+    before importing importlib.metadata (about 20 ms), which then reads them properly."""
+    for folder, entry in _path_entries():
+        if entry.endswith((".dist-info", ".egg-info")):
+            try:
+                with open(os.path.join(folder, entry, "entry_points.txt"), encoding="utf-8") as fh:
+                    if ENTRY_POINT_GROUP in fh.read():
+                        return True
+            except (OSError, UnicodeDecodeError):
+                continue
+    return False
 
 
 T = TypeVar("T")
