@@ -202,6 +202,8 @@ def _after_problems(step: StepBase, named: Mapping[str, StepBase], path: tuple[s
         return [
             Problem(f"'{after}' is a {target.name} step: after: names a submit or batch step", path=(*path, "after"))
         ]
+    if target.get("array") is not None:
+        return [Problem(f"'{after}' is a job array: after: an array is not supported yet", path=(*path, "after"))]
     return []
 
 

@@ -127,7 +127,7 @@ def _run_step(step: StepBase, ctx: StepContext, record: StepRecord) -> StepOutpu
     started = time.perf_counter()
     output: StepOutput | str | None = None
     try:
-        output = _adopt_job(step, ctx) or step.run(ctx)
+        output = step.run(ctx)  # a job step looks up the job of a cut-short attempt itself
     except StepError as e:
         record.error = str(e)
         output = e.output
@@ -138,25 +138,6 @@ def _run_step(step: StepBase, ctx: StepContext, record: StepRecord) -> StepOutpu
     record.seconds = round(time.perf_counter() - started, 6)
     if not isinstance(output, StepOutput):
         output = StepOutput(str(output) if output is not None else "")
-    return output
-
-
-def _adopt_job(step: StepBase, ctx: StepContext) -> StepOutput | None:
-    """In a resumed run: the job this step submitted before the run was cut short, if the
-    scheduler has it (found by the step's key), waited for as the step asks."""
-    key = ctx.submit_key
-    if key is None or step.name not in JOB_STEPS or not ctx.state.look_up_next_job:
-        return None
-    ctx.state.look_up_next_job = False  # later steps never started before
-    job_id = ctx.transformer.find_job(key)
-    if job_id is None:
-        return None
-    output = StepOutput(job_id, job_id=job_id, details={"adopted": True})
-    if step.get("watch") or step.get("wait"):
-        status = ctx.transformer.wait(job_id)
-        output.details.update(state=status.state, exit_code=status.exit_code)
-        if status.state != "completed":
-            raise StepError(f"job {job_id} {status.state} (exit code {status.exit_code})", output)
     return output
 
 

@@ -61,6 +61,7 @@ class StepContext:
     output: TextIO  # where a watched job's output goes
     note: Callable[[str], None] = _print_note  # one line for the user, between step lines
     index: int = 0  # the step's place in the transform list
+    array_index: int | None = None  # the element of a job array this context submits
 
     @property
     def dry_run(self) -> bool:
@@ -72,7 +73,9 @@ class StepContext:
         submits, so a resumed run finds the job instead of submitting it again.
         None outside resumable runs (the receiver's)."""
         prefix = self.state.key_prefix
-        return f"{prefix}.{self.index}" if prefix is not None else None
+        if prefix is None:
+            return None
+        return f"{prefix}.{self.index}" + (f"[{self.array_index}]" if self.array_index is not None else "")
 
     @property
     def stage(self) -> Path:

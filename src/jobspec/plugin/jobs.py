@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from jobspec.document.problems import Problem
+from jobspec.plugin.arrays import array_indexes
 from jobspec.plugin.errors import JobLookupError, StepError, TransformerError
 from jobspec.plugin.follow import error_sink, follow_files
 from jobspec.plugin.steps import Field, StepBase, StepOutput
@@ -31,6 +33,7 @@ _JOB_FIELDS: Mapping[str, Field] = {
     "watch": Field(bool, help="stream the job's output and wait for it to end"),
     "wait": Field(bool, help="wait for the job to end, without streaming"),
     "after": Field(str, help="the name of an earlier submit or batch step this job waits for"),
+    "array": Field(str, help="one job per index (0-9, 1,3,5-7, 0-15:4), each with JOBSPEC_ARRAY_INDEX"),
 }
 
 
@@ -72,6 +75,11 @@ class JobStep(StepBase):
             )
         if self.get("watch") and self.get("wait") is False:
             yield Problem("watch: true always waits; drop wait: false", path=(*self.path, "wait"))
+        if isinstance(self.get("array"), str):
+            try:
+                array_indexes(self.get("array"))
+            except ValueError as e:
+                yield Problem(str(e), path=(*self.path, "array"))
 
     # ---------------------------------------------------------------- what the job is
 
@@ -85,8 +93,11 @@ class JobStep(StepBase):
 
     def environment(self, ctx: StepContext) -> dict[str, str]:
         """The job's environment beyond the submitting one: the jobspec's, the staging
-        directory, and for batch the allocation's shape."""
-        return {**self.jobspec.environment, "JOBSPEC_STAGE": str(ctx.stage), **self.allocation_env()}
+        directory, for batch the allocation's shape, and in an array the element's index."""
+        env = {**self.jobspec.environment, "JOBSPEC_STAGE": str(ctx.stage), **self.allocation_env()}
+        if ctx.array_index is not None:
+            env["JOBSPEC_ARRAY_INDEX"] = str(ctx.array_index)
+        return env
 
     def after_job(self, ctx: StepContext) -> str | None:
         """The job id this step's job waits for (``after:``), if any."""
@@ -119,18 +130,50 @@ class JobStep(StepBase):
     # ---------------------------------------------------------------- the life cycle
 
     def run(self, ctx: StepContext) -> StepOutput:
-        output = self.submit(ctx)
-        if not self.waits:
-            return output
+        spec = self.get("array")
+        elements = [ctx] if spec is None else [replace(ctx, array_index=i) for i in array_indexes(spec)]
+        outputs = [self.start(element) for element in elements]
+        ctx.state.look_up_next_job = False  # later steps never started before a cut-short attempt
+        failures = []
+        for element, output in zip(elements, outputs, strict=True):
+            if self.waits:
+                failure = self.finish(element, output)
+                if failure:
+                    failures.append(failure)
+        if spec is None:
+            if failures:
+                raise StepError(failures[0], outputs[0])
+            return outputs[0]
+        ids = {str(e.array_index): o.job_id for e, o in zip(elements, outputs, strict=True)}
+        shown = " ".join(str(i) for i in list(ids.values())[:4]) + (" ..." if len(ids) > 4 else "")
+        output = StepOutput(f"{len(ids)} jobs: {shown}", job_id=outputs[0].job_id, details={"array": ids})
+        if failures:
+            raise StepError(f"{len(failures)} of {len(ids)} jobs did not complete: {'; '.join(failures[:3])}", output)
+        return output
+
+    def start(self, ctx: StepContext) -> StepOutput:
+        """The job of a resumed run's cut-short attempt, found by its key, else a new one."""
+        key = ctx.submit_key
+        if key is not None and ctx.state.look_up_next_job:
+            job_id = ctx.transformer.find_job(key)
+            if job_id is not None:
+                return StepOutput(job_id, job_id=job_id, details={"adopted": True})
+        return self.submit(ctx)
+
+    def finish(self, ctx: StepContext, output: StepOutput) -> str | None:
+        """Wait for (or follow) the job and record its end; why it did not complete, or None."""
         assert output.job_id is not None, f"{type(self).__name__}.submit returned no job id"
         try:
-            status = self.follow(ctx, output) if self.get("watch") else self.wait_for(ctx, output)
+            if output.details.get("adopted"):  # nothing of its submission is known but its id
+                status = ctx.transformer.wait(output.job_id)
+            elif self.get("watch"):
+                status = self.follow(ctx, output)
+            else:
+                status = self.wait_for(ctx, output)
         except (TransformerError, JobLookupError) as e:
-            raise StepError(f"job {output.job_id}: {e}", output) from None
+            return f"job {output.job_id}: {e}"
         self.record(output, status)
-        if status.state != "completed":
-            raise StepError(status.failure(), output)
-        return output
+        return status.failure() if status.state != "completed" else None
 
     def submit(self, ctx: StepContext) -> StepOutput:
         """Start the job; its id in ``job_id`` (and, where the job writes them to files the
