@@ -128,11 +128,29 @@ def test_what_has_no_portable_meaning_is_kept_for_slurm() -> None:
     assert "kept for slurm only: -p debug: setting slurm.partition" in report
 
 
-def test_unknown_directive_is_a_warning_and_arrays_are_reported() -> None:
+def test_unknown_directive_is_a_warning_and_arrays_are_mapped() -> None:
     result = imported(script("#SBATCH --frobnicate=3 --array=1-4 -n 2"))
     assert "job.sh:2:9: warning: --frobnicate=3: not an sbatch option: ignored" in result.report()
-    assert "dropped: --array=1-4: job arrays are not supported" in result.report()
+    assert "mapped: --array=1-4: a job array of 4" in result.report()
+    assert result.document["task"]["transform"][-1]["array"] == "1-4"
     assert counts(script("#SBATCH --frobnicate=3 --array=1-4 -n 2"))["tasks"] == 2
+
+
+def test_array_indexes_and_their_variables_become_jobspecs() -> None:
+    for directive, variable in (
+        ("#SBATCH --array=0-6:3%2", "$SLURM_ARRAY_TASK_ID"),
+        ("#PBS -J 0-6:3", "${PBS_ARRAY_INDEX}"),
+        ("#PBS -t 0-6:3", "$PBS_ARRAYID"),
+    ):
+        result = imported(script(directive, f'echo "element {variable}"'))
+        assert result.document["task"]["transform"][-1]["array"] == "0-6:3", directive
+        assert 'echo "element ${JOBSPEC_ARRAY_INDEX}"' in body(result), directive
+        assert "mapped: array index: -> ${JOBSPEC_ARRAY_INDEX}" in result.report()
+
+
+def test_a_malformed_array_is_refused_with_its_place() -> None:
+    with pytest.raises(JobspecError, match=r"job.sh:2:9: .*array '5-2'"):
+        imported(script("#SBATCH --array=5-2"))
 
 
 def test_directives_in_the_body_are_marked_so_no_scheduler_reads_them_again() -> None:

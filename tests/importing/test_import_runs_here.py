@@ -55,3 +55,19 @@ def test_another_systems_setting_is_accepted_but_a_misspelt_one_is_not(tmp_path:
     done = jobspec_cli("validate", "-t", "local", str(path))
     assert done.returncode == 2
     assert "unknown setting 'slrum.partition'" in done.stderr
+
+
+def test_an_imported_array_runs_one_job_per_index_here(tmp_path: Path) -> None:
+    script = tmp_path / "array.sbatch"
+    script.write_text('#!/bin/sh\n#SBATCH --array=2-4\n#SBATCH -n 1\necho "element $SLURM_ARRAY_TASK_ID"\n')
+    out = tmp_path / "array.yaml"
+    assert jobspec_cli("import", str(script), "-o", str(out)).returncode == 0
+    document = yaml.safe_load(out.read_text())
+    document["task"]["transform"][-1]["wait"] = True
+    out.write_text(yaml.safe_dump(document))
+    done = jobspec_cli("run", "-t", "local", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    stage = Path(result["stage"])
+    outputs = {i: (stage / f"{job}.out").read_text() for i, job in result["steps"][-1]["details"]["array"].items()}
+    assert outputs == {"2": "element 2\n", "3": "element 3\n", "4": "element 4\n"}

@@ -109,7 +109,24 @@ def import_script(
         body = "#!/bin/bash\n" + body
         req.items.append(Item(MAPPED, "(no #! line)", "the script runs with /bin/bash", source))
     body, launches = rewrite_body(body, JobShape(shape.nodes, shape.tasks, shape.cpus_per_task, shape.gpus_per_task))
+    body = _array_variables(body, req)
     return Imported(document(req, shape, body), shape, req, launches)
+
+
+# A job array element's index, as each scheduler names it, and how jobspec names it everywhere
+_INDEX_NAMES = "SLURM_ARRAY_TASK_ID|PBS_ARRAYID|PBS_ARRAY_INDEX"
+ARRAY_INDEX = re.compile(rf"\$(?:\{{({_INDEX_NAMES})\}}|({_INDEX_NAMES})\b)")
+
+
+def _array_variables(body: str, req: Request) -> str:
+    """The scheduler's array index variables in the body, as JOBSPEC_ARRAY_INDEX (reported)."""
+    lines = body.split("\n")
+    for number, line in enumerate(lines, 1):
+        if line.startswith(MARK) or not ARRAY_INDEX.search(line):
+            continue
+        lines[number - 1] = ARRAY_INDEX.sub("${JOBSPEC_ARRAY_INDEX}", line)
+        req.items.append(Item(MAPPED, "array index", "-> ${JOBSPEC_ARRAY_INDEX}", f"{req.source}:{number}"))
+    return "\n".join(lines)
 
 
 def neutralise(text: str, kind: str) -> str:
@@ -147,7 +164,10 @@ def document(req: Request, shape: Layout, body: str) -> dict[str, Any]:
             transform.append({"step": "set", "key": key, "value": value})
     if req.slurm_options:
         transform.append({"step": "set", "key": "slurm.options", "value": list(req.slurm_options)})
-    transform += [{"step": "write", "filename": name, "executable": True}, {"step": "batch", "filename": name}]
+    batch: dict[str, Any] = {"step": "batch", "filename": name}
+    if req.array is not None:
+        batch["array"] = req.array
+    transform += [{"step": "write", "filename": name, "executable": True}, batch]
     system: dict[str, Any] = {}
     if shape_duration(req) is not None:
         system["duration"] = shape_duration(req)

@@ -84,7 +84,7 @@ def apply_pbs(req: Request, words: list[Word]) -> None:
         elif letter == "j":
             note(MAPPED, shown, "output and error together: Slurm's default without --error", found.word)
         elif letter in ("J", "t"):
-            note(DROPPED, shown, "job arrays are not supported by jobspec import yet", found.word)
+            req.set_array(shown, value, found.word)
         elif letter == "S":
             note(DROPPED, shown, "the shell: the script's #! line says it", found.word)
         else:

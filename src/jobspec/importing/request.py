@@ -53,6 +53,7 @@ class Request:
     account: str | None = None
     qos: str | None = None
     slurm_options: list[str] = field(default_factory=list)
+    array: str | None = None  # a job array's indexes, as the batch step's array field takes them
     items: list[Item] = field(default_factory=list)
     places: dict[str, Word] = field(default_factory=dict)  # where each field above was last set
     gpu_spelling: list[str] = field(default_factory=list)  # the GPU options as written (kept if they cannot map)
@@ -60,6 +61,20 @@ class Request:
     def set(self, name: str, value: Any, word: Word) -> None:
         setattr(self, name, value)
         self.places[name] = word
+
+    def set_array(self, what: str, spec: str, word: Word) -> None:
+        """A job array (``0-9%2`` as sbatch and qsub write it): one job per index everywhere."""
+        from jobspec.plugin.arrays import array_indexes
+
+        spec, _, limit = spec.partition("%")
+        try:
+            count = len(array_indexes(spec))
+        except ValueError as e:
+            raise self.error(str(e), word) from None
+        self.set("array", spec, word)
+        self.note(MAPPED, what, f"a job array of {count} (array: {spec}; JOBSPEC_ARRAY_INDEX in each)", word)
+        if limit:
+            self.note(DROPPED, f"%{limit}", "a limit on elements running at once: all may run together", word)
 
     def note(self, kind: str, what: str, detail: str, word: Word) -> None:
         self.items.append(Item(kind, what, detail, word.place(self.source)))

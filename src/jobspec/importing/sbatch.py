@@ -257,7 +257,7 @@ def apply_sbatch(req: Request, words: list[Word]) -> None:
         elif name in ("export-file", "uid", "gid", "get-user-env"):
             req.note(DROPPED, _shown(found), "the job's environment and user are jobspec's to set", found.word)
         elif name == "array":
-            req.note(DROPPED, _shown(found), "job arrays are not supported by jobspec import yet", found.word)
+            req.set_array(_shown(found), value or "", found.word)
         elif name == "wrap":
             raise req.error("--wrap replaces the batch script: import the script instead", found.word)
         else:
