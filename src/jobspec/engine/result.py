@@ -42,7 +42,15 @@ class RunResult:
 
     @property
     def job_ids(self) -> list[str]:
-        return [s.job_id for s in self.steps if s.job_id]
+        """Every job the run submitted (each element of a job array too), in order."""
+        ids: list[str] = []
+        for step in self.steps:
+            array = step.details.get("array")
+            if isinstance(array, dict):
+                ids += [str(job_id) for job_id in array.values() if job_id]
+            elif step.job_id:
+                ids.append(step.job_id)
+        return ids
 
     @property
     def completed(self) -> list[StepRecord]:

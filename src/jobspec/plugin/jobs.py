@@ -132,7 +132,17 @@ class JobStep(StepBase):
     def run(self, ctx: StepContext) -> StepOutput:
         spec = self.get("array")
         elements = [ctx] if spec is None else [replace(ctx, array_index=i) for i in array_indexes(spec)]
-        outputs = [self.start(element) for element in elements]
+        outputs: list[StepOutput] = []
+        for element in elements:
+            try:
+                outputs.append(self.start(element))
+            except StepError as e:
+                if spec is None or not outputs:
+                    raise
+                submitted = {str(el.array_index): o.job_id for el, o in zip(elements, outputs, strict=False)}
+                raise StepError(
+                    f"element {element.array_index} of the array: {e}", StepOutput(details={"array": submitted})
+                ) from None
         ctx.state.look_up_next_job = False  # later steps never started before a cut-short attempt
         failures = []
         for element, output in zip(elements, outputs, strict=True):
