@@ -93,6 +93,14 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         log.close()
 
 
+@pytest.fixture(autouse=True)
+def inside_the_instance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FLUX_URI for each test that uses the instance: the suite's autouse fixture removes it
+    from every test's environment (so that no other test sees a Flux it did not ask for)."""
+    if "instance" in request.fixturenames:
+        monkeypatch.setenv("FLUX_URI", request.getfixturevalue("instance")["uri"])
+
+
 def _flux_core_imports() -> bool:
     """Whether ``import flux`` gives flux-core's module (tests/flux, on sys.path for
     these tests, would otherwise pass for an empty namespace package called flux)."""
@@ -432,3 +440,28 @@ task:
     result, out = quiet(make_jobspec(tmp_path, text))
     assert result.ok, result.error
     assert out == f"{stage}/job.sh|{{{{id}}}}/{{{{tmpdir}}}}|{{{{id}}}}|{{{{tmpdir}}}}|{{{{name}}}}|"
+
+
+def test_a_batch_script_launches_its_tasks_with_flux_run(interface: str, tmp_path: Path) -> None:
+    document = {
+        "version": 1,
+        "resources": [
+            {
+                "type": "node",
+                "count": 2,
+                "with": [{"type": "slot", "label": "s", "count": 1, "with": [{"type": "core", "count": 1}]}],
+            }
+        ],
+        "task": {
+            "slot": "s",
+            "count": {"per_slot": 1},
+            "transform": [{"step": "write", "filename": "b.sh"}, {"step": "batch", "filename": "b.sh", "wait": True}],
+            "scripts": [
+                {"name": "b.sh", "content": "#!/bin/sh\n$JOBSPEC_LAUNCH -n 2 -N 2 sh -c 'echo rank $FLUX_TASK_RANK'\n"}
+            ],
+        },
+    }
+    result, _ = quiet(document)
+    assert result.ok, result.error
+    batch = result.steps[-1]
+    assert sorted(Path(batch.details["stdout"]).read_text().split("\n")[:-1]) == ["rank 0", "rank 1"]
