@@ -28,7 +28,7 @@ import pytest
 from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, job_of_step, jobs_of
 from support import jobspec_cli, make_jobspec
 
-from jobspec import load
+from jobspec import load, run
 from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
 from jobspec.plugin import JobLookupError
@@ -465,3 +465,23 @@ def test_a_batch_script_launches_its_tasks_with_flux_run(interface: str, tmp_pat
     assert result.ok, result.error
     batch = result.steps[-1]
     assert sorted(Path(batch.details["stdout"]).read_text().split("\n")[:-1]) == ["rank 0", "rank 1"]
+
+
+def test_an_imported_slurm_array_script_runs_on_flux(interface: str, tmp_path: Path) -> None:
+    script = tmp_path / "array.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=1\n#SBATCH --partition=debug\n"
+        "#SBATCH --array=0-1\nsrun sh -c 'echo \"element $SLURM_ARRAY_TASK_ID rank $FLUX_TASK_RANK\"'\n"
+    )
+    imported = tmp_path / "array.yaml"
+    assert jobspec_cli("import", str(script), "-o", str(imported)).returncode == 0
+    document = load(imported).data
+    document["task"]["transform"][-1]["wait"] = True
+    # jobspec.run, as the command line does: it knows slurm.partition is an installed system's setting
+    result = run(document, FluxTransformer(), reporter=Reporter(stream=io.StringIO(), output=io.StringIO()))
+    assert result.ok, result.error
+    assert len(result.job_ids) == 2
+    lines = sorted(
+        line for path in Path(result.stage or "").glob("flux-*.out") for line in path.read_text().split("\n") if line
+    )
+    assert lines == ["element 0 rank 0", "element 0 rank 1", "element 1 rank 0", "element 1 rank 1"]
