@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
+from jobspec.document.dump import dump_yaml
 from jobspec.document.load import read_text
 from jobspec.document.problems import JobspecError, Problem
 from jobspec.importing.convert import import_script, strict_problems
@@ -25,17 +26,7 @@ def read_script(file: str, stdin: IO[bytes] | None = None) -> tuple[str, str]:
 
 def to_yaml(document: dict[str, Any]) -> str:
     """The document as YAML, the script as a literal block where YAML allows one."""
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, text)
-    return str(yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120))
+    return dump_yaml([document])
 
 
 def run_import(file: str, output: str | None, strict: bool, options: Sequence[str]) -> int:

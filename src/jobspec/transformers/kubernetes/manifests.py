@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobspec.document.dump import dump_yaml
+
 DEFAULT_IMAGE = "ubuntu:22.04"  # has /bin/bash, coreutils and hostname: the original 0.0.12 examples' scripts need them
 DEFAULT_STAGE = "/jobspec"  # where the ConfigMap is mounted when the stage setting is unset
 CONFIG_MAP_LIMIT = 1024 * 1024  # the API server's limit on a ConfigMap's data + binaryData
@@ -426,22 +428,4 @@ def run_labels(names: RunNames, step_index: int | None = None) -> dict[str, str]
 def to_yaml(documents: Iterable[Mapping[str, Any]]) -> str:
     """Manifests as one multi-document YAML stream (each starting ``---``), as
     ``kubectl apply -f -`` reads it; scripts shown as literal blocks."""
-    import yaml
-
-    class _Dumper(yaml.SafeDumper):
-        pass
-
-    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    _Dumper.add_representer(str, _str)
-    return yaml.dump_all(
-        [dict(d) for d in documents],
-        Dumper=_Dumper,
-        explicit_start=True,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=4096,
-    )
+    return dump_yaml(documents, stream=True, width=4096)
