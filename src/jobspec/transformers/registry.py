@@ -77,10 +77,11 @@ class TransformerRegistry:
         if self._discovered:
             return
         self._discovered = True
-        for module in _plugin_modules():
+        listed = list(_path_entries())  # listed once for both kinds of plugin
+        for module in _plugin_modules(listed):
             name = module[len(MODULE_PREFIX) :]
             self._entries.setdefault(name, Entry(name, module, "module"))
-        if not _any_entry_points():
+        if not _any_entry_points(listed):
             return
         from importlib.metadata import entry_points
 
@@ -158,21 +159,21 @@ def _path_entries() -> Iterator[tuple[str, str]]:
             yield folder or ".", name
 
 
-def _plugin_modules() -> list[str]:
+def _plugin_modules(listed: list[tuple[str, str]]) -> list[str]:
     """The top-level ``jobspec_<name>`` modules and packages on sys.path. A scan for the
     prefix alone: pkgutil.iter_modules lists every module there is (about 20 ms here)."""
     found = []
-    for _, entry in _path_entries():
+    for _, entry in listed:
         module = entry.split(".", 1)[0]
         if module.startswith(MODULE_PREFIX) and len(module) > len(MODULE_PREFIX) and module.isidentifier():
             found.append(module)
     return list(dict.fromkeys(found))
 
 
-def _any_entry_points() -> bool:
+def _any_entry_points(listed: list[tuple[str, str]]) -> bool:
     """Whether an installed distribution's entry_points.txt mentions the group: looked at
     before importing importlib.metadata (about 20 ms), which then reads them properly."""
-    for folder, entry in _path_entries():
+    for folder, entry in listed:
         if entry.endswith((".dist-info", ".egg-info")):
             try:
                 with open(os.path.join(folder, entry, "entry_points.txt"), encoding="utf-8") as fh:
