@@ -227,6 +227,20 @@ def test_a_file_written_after_the_first_job_reaches_the_second(cluster: Cluster)
     assert outputs[3].startswith("This is task 3\nHello I am a follower")
 
 
+def test_an_array_runs_one_job_per_index_each_with_its_index(cluster: Cluster) -> None:
+    data = two_steps('echo "index $JOBSPEC_ARRAY_INDEX"', second_after=False)
+    data["task"]["transform"][2].update(array="0,2-3", wait=True)
+    del data["task"]["transform"][3]
+    data["resources"][0]["count"] = 1
+    result = run(data)
+    assert result.ok, result.error
+    ids = result.steps[-1].details["array"]
+    assert list(ids) == ["0", "2", "3"] and len(set(ids.values())) == 3
+    names = sorted(job["metadata"]["name"] for job in cluster.jobs())
+    assert names == sorted(job_id.rsplit("/", 1)[1] for job_id in ids.values())
+    assert sorted(pod.output.decode() for pod in cluster.kubelet.ran) == ["index 0\n", "index 2\n", "index 3\n"]
+
+
 def test_literal_values_reach_the_process(cluster: Cluster) -> None:
     weird = 'it\'s "quoted" $(whoami) ${HOME} $$ `date`\nnew line ünïcødé ✓ $'
     data = {

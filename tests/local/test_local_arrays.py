@@ -52,5 +52,11 @@ def test_a_bad_array_and_after_an_array_are_refused_at_plan_time(tmp_path: Path)
     path.write_text(yaml.safe_dump(document))
     done = jobspec_cli("validate", "-t", "local", str(path))
     assert done.returncode == 2 and "'many' is a job array: after: an array is not supported yet" in done.stderr
-    done = jobspec_cli("validate", "-t", "kubernetes", str(array_jobspec(tmp_path, "0-1", "true")))
-    assert done.returncode == 2 and "job arrays are not supported on kubernetes yet" in done.stderr
+
+
+def test_a_dry_run_says_how_many_jobs_an_array_makes(tmp_path: Path) -> None:
+    path = array_jobspec(tmp_path, "1-3,7", "true")
+    for transformer in ("local", "kubernetes"):
+        done = jobspec_cli("run", "-t", transformer, "--dry-run", str(path))
+        assert done.returncode == 0, done.stderr
+        assert "as 4 jobs, one per index of 1-3,7 (JOBSPEC_ARRAY_INDEX)" in done.stdout + done.stderr

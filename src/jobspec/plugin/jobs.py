@@ -120,12 +120,16 @@ class JobStep(StepBase):
         return script_command(ctx.stage_path(filename), self.scripts[filename]["content"])
 
     def then(self) -> str:
-        """The end of a dry-run line: what happens after the job is submitted."""
+        """The end of a dry-run line: an array's size, and what happens after submitting."""
+        text = ""
+        spec = self.get("array")
+        if isinstance(spec, str):
+            text += f", as {len(array_indexes(spec))} jobs, one per index of {spec} (JOBSPEC_ARRAY_INDEX)"
         if self.get("watch"):
-            return ", then stream its output until it ends"
+            return text + ", then stream its output until it ends"
         if self.get("wait"):
-            return ", then wait for it to end"
-        return ""
+            return text + ", then wait for it to end"
+        return text
 
     # ---------------------------------------------------------------- the life cycle
 

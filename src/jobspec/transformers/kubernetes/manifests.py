@@ -131,11 +131,12 @@ class RunNames:
         head = self.base[: MAX_NAME - len(self.run_id) - 1].rstrip("-")
         return f"{head}-{self.run_id}"
 
-    def job(self, index: int, step_name: str | None = None, tasks: int = 1) -> str:
-        """The Job of the step at ``index`` (0-based). Leaves room for the pods' host names
-        (``<job>-<completion index>``), which must be DNS labels too."""
+    def job(self, index: int, step_name: str | None = None, tasks: int = 1, element: int | None = None) -> str:
+        """The Job of the step at ``index`` (0-based), or of one ``element`` of its array.
+        Leaves room for the pods' host names (``<job>-<completion index>``), which must be
+        DNS labels too."""
         limit = MAX_NAME - len(f"-{max(tasks, 1) - 1}")
-        tail = f"-{self.run_id}-{index + 1}"
+        tail = f"-{self.run_id}-{index + 1}" + (f"-a{element}" if element is not None else "")
         if step_name:
             tail += "-" + dns_label(step_name, STEP_NAME_PART, fallback="step")
         head = self.base[: max(0, limit - len(tail))].rstrip("-")

@@ -159,7 +159,7 @@ class KubeJobStep(JobStep):
             annotations[mf.ANNOTATION_STEP_NAME] = str(self.get("name"))
         files = run.files.items()
         return mf.JobRequest(
-            name=run.names.job(self.index, self.get("name"), tasks),
+            name=run.names.job(self.index, self.get("name"), tasks, ctx.array_index),
             image=str(ctx.settings.get("kubernetes.image") or mf.DEFAULT_IMAGE),
             command=self.command(ctx),
             tasks=tasks,
@@ -168,7 +168,12 @@ class KubeJobStep(JobStep):
             stage=stage,
             cwd=self.jobspec.cwd or stage,
             env=self.jobspec.environment,
-            jobspec_env={"JOBSPEC_STAGE": stage, "JOBSPEC_JOB_NAME": run.names.original, **self.allocation_env()},
+            jobspec_env={
+                "JOBSPEC_STAGE": stage,
+                "JOBSPEC_JOB_NAME": run.names.original,
+                **self.allocation_env(),
+                **({"JOBSPEC_ARRAY_INDEX": str(ctx.array_index)} if ctx.array_index is not None else {}),
+            },
             duration=self.jobspec.duration,
             namespace=namespace,
             config_map=run.names.run if files else None,

@@ -126,13 +126,6 @@ class KubernetesTransformer(Transformer):
         for planned in steps:
             step, settings = planned.step, planned.settings
             path = (*task, "transform", planned.index)
-            if step.get("array") is not None and step.name in ("submit", "batch"):
-                problems.append(
-                    Problem(
-                        "job arrays are not supported on kubernetes yet (each element needs a Job of its own)",
-                        path=(*path, "array"),
-                    )
-                )
             namespace = settings.get("kubernetes.namespace")
             if namespace is not None and not mf.is_dns_label(str(namespace)):
                 problems.append(
