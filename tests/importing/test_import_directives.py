@@ -39,6 +39,9 @@ from jobspec.importing.times import flux_seconds, pbs_seconds, slurm_seconds
             {"nodes": 3, "tasks": 12, "cpus": 2, "duration": 90},
         ),
         (script("#PBS -l nodes=1:ppn=2:gpus=2"), {"nodes": 1, "tasks": 2, "gpus": 1}),
+        # PBS Pro: no chunk count is one chunk; ngpus=0 asks for no GPU
+        (script("#PBS -l select=ncpus=4:mpiprocs=2:ngpus=0"), {"nodes": 1, "tasks": 2, "cpus": 2, "gpus": 0}),
+        (script("#PBS -l ngpus=0,ncpus=2"), {"tasks": 1, "cpus": 2, "gpus": 0}),
         # flux batch directives
         (
             script("# flux: -N 2 -n 4 -c 2", "# flux: -t 30m", "flux run hostname"),

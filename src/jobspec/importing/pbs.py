@@ -120,6 +120,8 @@ def _resource(req: Request, word: Word, item: str) -> None:
     elif key == "ncpus":
         req.set("cpus_per_task", _count(req, word, key, value), word)
         req.note(MAPPED, shown, "cores per task (one task)", word)
+    elif key in ("ngpus", "gpus") and value.strip() == "0":
+        req.note(MAPPED, shown, "no GPUs", word)
     elif key in ("ngpus", "gpus"):
         req.set("gpus_per_node", _count(req, word, key, value), word)
         req.gpu_spelling.append(f"--gpus-per-node={value}")
@@ -184,10 +186,13 @@ def _select(req: Request, word: Word, value: str, shown: str) -> None:
             f"select={value} asks for chunks of different shapes, which one resource graph cannot say", word
         )
     parts = value.split(":")
-    chunks = _count(req, word, "select", parts[0]) if re.fullmatch(r"\d+", parts[0]) else None
-    if chunks is None:
-        raise req.error(f"select takes a chunk count first (select=2:ncpus=8), not {value!r}", word)
-    fields = dict(p.partition("=")[::2] for p in parts[1:])
+    if re.fullmatch(r"\d+", parts[0]):
+        chunks = _count(req, word, "select", parts.pop(0))
+    elif all(re.fullmatch(r"\w+=[^=]*", p) for p in parts):
+        chunks = 1  # select=ncpus=8 is one chunk, as PBS Pro reads it
+    else:
+        raise req.error(f"select takes [a chunk count and] resources (select=2:ncpus=8), not {value!r}", word)
+    fields = dict(p.partition("=")[::2] for p in parts)
     ncpus = _count(req, word, "ncpus", fields["ncpus"]) if "ncpus" in fields else None
     mpiprocs = _count(req, word, "mpiprocs", fields["mpiprocs"]) if "mpiprocs" in fields else 1
     cpus = ncpus or mpiprocs
@@ -204,7 +209,9 @@ def _select(req: Request, word: Word, value: str, shown: str) -> None:
     for name, val in fields.items():
         if name in ("ncpus", "mpiprocs"):
             continue
-        if name == "ngpus":
+        if name == "ngpus" and val.strip() == "0":
+            req.note(MAPPED, f"{shown} (ngpus=0)", "no GPUs", word)
+        elif name == "ngpus":
             req.set("gpus_per_node", _count(req, word, name, val), word)
             req.gpu_spelling.append(f"--gpus-per-node={val}")
         elif name == "mem":
