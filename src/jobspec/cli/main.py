@@ -164,7 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.plugin.errors import TransformerUnavailable
     from jobspec.transformers.registry import get_transformer_registry
 
-    cls, why = get_transformer_registry().choose(args.transformer)
+    choice = get_transformer_registry().choice(args.transformer)
+    cls, why = choice.cls, choice.why
     stream = sys.stderr if args.json else sys.stdout
     reporter = Reporter(stream=stream, output=stream)
     the_plan = plan(_read(args.file), cls(), other_systems=installed_transformers)
@@ -177,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter.note(
         f"jobspec: transformer {cls.name} ({why})" + (", dry run: nothing is changed" if args.dry_run else "")
     )
+    for name, reason in choice.passed_over:  # an automatic choice says why it is not another
+        print(f"jobspec: passed over {name}: {reason}", file=sys.stderr)
     try:
         result = execute(the_plan, reporter, dry_run=args.dry_run)
     except TransformerUnavailable as e:
@@ -186,7 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
         return 130
     if args.json:
-        print(result.to_json())
+        import json
+
+        print(json.dumps({**result.to_dict(), "choice": choice.to_dict()}, indent=2, default=str))
     if not result.ok:
         done = ", ".join(f"{s.index + 1} ({s.step})" for s in result.completed) or "none"
         jobs = ", ".join(result.job_ids) or "none"
