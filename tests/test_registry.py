@@ -78,7 +78,7 @@ def test_steps_unknown_to_a_plugin_are_refused(plugin_dir: Path, tmp_path: Path)
     text = HELLO.replace("    wait: true\n", "    wait: true\n  - step: auth\n")
     done = jobspec_cli("run", "-t", "toy", str(make_jobspec(tmp_path, text)))
     assert done.returncode == 2
-    assert "unknown step 'auth' (transformer 'toy' know: set, stage, submit, write)" in done.stderr
+    assert "unknown step 'auth' (transformer 'toy' knows: set, stage, submit, write)" in done.stderr
 
 
 def test_transformers_command_lists_plugins_and_problems(plugin_dir: Path) -> None:

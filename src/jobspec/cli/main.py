@@ -220,7 +220,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if args.native and transformer is not None:
                 problems = transformer.native_problems(load(_read(file), check=False))
             else:
-                problems = check(load(_read(file)), transformer)
+                problems = check(load(_read(file), check=False), transformer)
         except JobspecError as e:
             problems = list(e.problems)
         report[file] = [p.to_dict() for p in problems]
