@@ -86,8 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
     receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
 
-    spool = command("spool", "look at a spool")
+    spool = command("spool", "create a spool, or look at one")
     spool_sub = spool.add_subparsers(dest="spool_command", metavar="COMMAND", required=True)
+    spool_create = spool_sub.add_parser(
+        "create",
+        help="make a spool folder (enqueue, receive and status refuse a folder that is not one)",
+        description="Make a spool folder, private to you (0700): tmp, incoming, active, done, failed, "
+        "journal, files. Nothing else makes one, so a mistyped path is an error, not a new spool.",
+    )
+    spool_create.add_argument("spool", metavar="DIR", help="the folder (made if missing; parents too)")
     spool_status = spool_sub.add_parser("status", help="counts per state, the oldest waiting, the latest failures")
     spool_status.add_argument("spool", metavar="DIR")
     spool_status.add_argument("--json", action="store_true")
@@ -124,9 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wait": cmd_jobs,
         "cancel": cmd_jobs,
         "version": cmd_version,
-        "enqueue": cmd_enqueue,
-        "receive": cmd_receive,
-        "spool": cmd_spool_status,
+        "enqueue": _spool_command,
+        "receive": _spool_command,
+        "spool": _spool_command,
         "import": cmd_import,
     }[args.command]
     try:
@@ -276,57 +283,10 @@ def cmd_transformers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_enqueue(args: argparse.Namespace) -> int:
-    """Validate every file first: enqueue all of them, or none."""
-    from jobspec.api import check, transformer_for
-    from jobspec.document.problems import JobspecError, Problem
-    from jobspec.receiver.spool import Spool
+def _spool_command(args: argparse.Namespace) -> int:
+    from jobspec.cli import spool
 
-    problems: list[Problem] = []
-    texts = []
-    for file in args.files:
-        try:
-            with open(file, encoding="utf-8") as fh:
-                texts.append((file, fh.read()))
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(f"cannot read: {getattr(e, 'strerror', None) or e}", source=file))
-            continue
-        problems += check(file, transformer_for(args.transformer) if args.transformer else None)
-    if problems:
-        raise JobspecError(problems)
-    spool = Spool(args.spool)
-    for file, text in texts:
-        print(f"{file}: enqueued as {spool.enqueue_text(text, file).name}")
-    return EXIT_OK
-
-
-def cmd_receive(args: argparse.Namespace) -> int:
-    from jobspec.receiver.service import serve
-
-    if args.transformer:  # a wrong name is bad input, before anything starts
-        from jobspec.transformers.registry import get_transformer_registry
-
-        get_transformer_registry().get_plugin(args.transformer)
-    return serve(args.spool, args.transformer, args.workers, args.once)
-
-
-def cmd_spool_status(args: argparse.Namespace) -> int:
-    import json
-
-    from jobspec.receiver.spool import Spool
-
-    status = Spool(args.spool).status()
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return EXIT_OK
-    counts = status["counts"]
-    print(f"{status['spool']}: " + ", ".join(f"{counts[s]} {s}" for s in ("incoming", "active", "done", "failed")))
-    oldest = status["oldest_waiting"]
-    if oldest:
-        print(f"oldest waiting: {oldest['name']} ({oldest['age_seconds']:g} s)")
-    for failure in status["latest_failures"]:
-        print(f"failed: {failure['file']}: {failure['reason']}")
-    return EXIT_OK
+    return {"enqueue": spool.cmd_enqueue, "receive": spool.cmd_receive, "spool": spool.cmd_spool}[args.command](args)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

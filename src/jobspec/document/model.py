@@ -28,6 +28,8 @@ class Jobspec:
         self.source = source  # shown in messages: the file name, or None
         self.text = text  # kept to find line numbers when there is a problem
         self.path = path
+        # copy sources as written -> where a copy was taken in (a spool entry's own files)
+        self.taken_in: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"Jobspec({self.source or '<dict>'})"
