@@ -18,10 +18,37 @@ exit codes:
   0  success
   1  a failure while running (a step failed, a job failed, a system did not answer)
   2  bad input (the jobspec, a step, a setting, a transformer name, a job id)
-
-transformer choice (run): -t NAME, else $JOBSPEC_TRANSFORMER, else flux inside a
-Flux instance, else slurm where a Slurm cluster answers, else local.
 """
+
+CHOICE = """
+transformer choice (run, receive): -t NAME, else $JOBSPEC_TRANSFORMER, else flux inside a Flux
+instance, else slurm where a Slurm cluster answers, else local (an installed plugin
+may ask too); the run says which it picked and why each other one was passed over.
+"""
+
+# Each command's own description (its --help); the first sentence is its line in `jobspec --help`.
+DESCRIPTIONS = {
+    "run": "Plan and run the steps of a jobspec. Every step is checked first; if anything is wrong, "
+    "every problem is reported and nothing is written or started.",
+    "validate": "Check jobspecs without running them: the schema, the resource graph, the steps and "
+    "their settings, every problem in one run. Without -t the steps are checked against the core "
+    "steps, and a setting that names a transformer (slurm.partition) against that transformer.",
+    "show": "Show a jobspec's resource graph as a tree with the counts every backend uses, and the "
+    "jobs its steps submit with what each waits for.",
+    "transformers": "List the transformers, built in and installed, their steps, and whether each "
+    "can run here and why.",
+    "status": "Show the state of jobs. The transformer is told by the job id's form unless named.",
+    "wait": "Wait for jobs to end. Exits 1 if any did not complete.",
+    "cancel": "Cancel jobs.",
+    "enqueue": "Validate jobspecs and place them in a spool, atomically: all of them or none. What "
+    "their copy steps read is taken into the spool, so an entry runs the same later.",
+    "receive": "Run the jobspecs of a spool as they arrive, oldest first; each ends in done/ or "
+    "failed/ with a JSON result. SIGTERM lets the steps under way finish.",
+    "spool": "Create a spool, or look at one.",
+    "import": "Turn a batch script (#SBATCH, #PBS, # flux: directives) into a jobspec, printed on stdout.",
+    "completion": "Print a shell completion script for bash or zsh, made from this command's own options.",
+    "version": "Print the version.",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,28 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobspec",
         description="Run one cluster-agnostic job description on Flux, Slurm, Kubernetes or this machine.",
-        epilog=EPILOG,
+        epilog=EPILOG + CHOICE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"jobspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name, help=help, description=help, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    def command(name: str, help: str, chooses: bool = False) -> argparse.ArgumentParser:
+        """A subcommand: ``help`` is its line in the list; its own --help has its description,
+        and the transformer-choice note only where it ``chooses`` one."""
+        return sub.add_parser(
+            name,
+            help=help,
+            description=DESCRIPTIONS.get(name, help),
+            epilog=EPILOG + (CHOICE if chooses else ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        return p
 
-    run = command("run", "plan and run the steps of a jobspec")
+    run = command("run", "plan and run the steps of a jobspec", chooses=True)
     run.add_argument("file", metavar="FILE", help="a jobspec (YAML or JSON; - for standard input)")
-    run.add_argument("-t", "--transformer", metavar="NAME", help="a transformer (jobspec transformers lists them)")
+    run.add_argument(
+        "-t", "--transformer", metavar="NAME", help="the transformer to run with (default: chosen, see below)"
+    )
     run.add_argument(
         "--dry-run", action="store_true", help="print the plan and what would be written or run; change nothing"
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON (step lines go to stderr)")
 
     validate = command("validate", "check jobspecs without running them")
-    validate.add_argument("files", metavar="FILE", nargs="+")
+    validate.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON; - for standard input)")
     validate.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer's own")
     validate.add_argument(
         "--native",
@@ -61,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the problems as JSON")
 
     listing = command("transformers", "list the transformers, their steps, and whether each can run here")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
 
     for name, help in (
         ("status", "show the state of jobs"),
@@ -69,19 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", "cancel jobs"),
     ):
         p = command(name, help)
-        p.add_argument("job_ids", metavar="ID", nargs="+")
+        p.add_argument("job_ids", metavar="ID", nargs="+", help="job ids, as run printed them")
         p.add_argument("-t", "--transformer", metavar="NAME", help="whose job ids (default: told by the id's form)")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="print the states as JSON")
         if name == "wait":
             p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
 
     enqueue = command("enqueue", "validate jobspecs and place them in a spool, atomically")
-    enqueue.add_argument("files", metavar="FILE", nargs="+")
-    enqueue.add_argument("--spool", required=True, metavar="DIR")
+    enqueue.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON)")
+    enqueue.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     enqueue.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer")
 
-    receive = command("receive", "run the jobspecs of a spool as they arrive")
-    receive.add_argument("--spool", required=True, metavar="DIR")
+    receive = command("receive", "run the jobspecs of a spool as they arrive", chooses=True)
+    receive.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     receive.add_argument("-t", "--transformer", metavar="NAME", help="default: chosen as for run")
     receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
     receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
@@ -95,9 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         "journal, files. Nothing else makes one, so a mistyped path is an error, not a new spool.",
     )
     spool_create.add_argument("spool", metavar="DIR", help="the folder (made if missing; parents too)")
-    spool_status = spool_sub.add_parser("status", help="counts per state, the oldest waiting, the latest failures")
-    spool_status.add_argument("spool", metavar="DIR")
-    spool_status.add_argument("--json", action="store_true")
+    spool_status = spool_sub.add_parser(
+        "status",
+        help="counts per state, the oldest waiting, the latest failures",
+        description="Show a spool's counts per state (incoming, active, done, failed), the oldest "
+        "jobspec waiting, and the latest failures with their reasons.",
+    )
+    spool_status.add_argument("spool", metavar="DIR", help="the spool")
+    spool_status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     imp = command("import", "turn a batch script (#SBATCH, #PBS, # flux:) into a jobspec, printed on stdout")
     imp.add_argument("file", metavar="FILE", help="the batch script (- for standard input)")
@@ -105,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="a directive that would be dropped is an error")
     imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
 
+    from jobspec.cli.completion import add_parser as add_completion
+    from jobspec.cli.show import add_parser as add_show
+
+    add_show(command("show", "the resource graph as a tree with its counts, and the jobs' order"))
+    add_completion(command("completion", "a shell completion script (bash or zsh)"))
     command("version", "print the version")
     return parser
 
@@ -123,19 +167,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from jobspec.document.problems import JobspecError
 
-    handler = {
-        "run": cmd_run,
-        "validate": cmd_validate,
-        "transformers": cmd_transformers,
-        "status": cmd_jobs,
-        "wait": cmd_jobs,
-        "cancel": cmd_jobs,
-        "version": cmd_version,
-        "enqueue": _spool_command,
-        "receive": _spool_command,
-        "spool": _spool_command,
-        "import": cmd_import,
-    }[args.command]
+    handler = (
+        getattr(args, "handler", None)
+        or {
+            "run": cmd_run,
+            "validate": cmd_validate,
+            "transformers": cmd_transformers,
+            "status": cmd_jobs,
+            "wait": cmd_jobs,
+            "cancel": cmd_jobs,
+            "version": cmd_version,
+            "enqueue": _spool_command,
+            "receive": _spool_command,
+            "spool": _spool_command,
+            "import": cmd_import,
+        }[args.command]
+    )
     try:
         return handler(args)
     except JobspecError as e:
