@@ -36,7 +36,9 @@ def installed_transformers() -> dict[str, Callable[[], Mapping[str, Setting] | N
         except JobspecError:
             return None
 
-    return {name: (lambda name=name: settings_of(name)) for name in registry.names()}  # type: ignore[misc]
+    from functools import partial
+
+    return {name: partial(settings_of, name) for name in registry.names()}
 
 
 def transformer_for(transformer: Transformer | str | None) -> Transformer:

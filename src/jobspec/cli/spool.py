@@ -27,8 +27,10 @@ def existing_spool(path: str) -> Spool:
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """Check every file and take in what its copy steps read; then enqueue all of them, or none."""
+    from pathlib import Path
+
     from jobspec.api import check, transformer_for
-    from jobspec.document.load import load, read_text
+    from jobspec.document.load import load_text, read_text
     from jobspec.document.problems import JobspecError, Problem
 
     spool = existing_spool(args.spool)
@@ -38,8 +40,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     loaded = []
     for file in args.files:
         try:
-            text, _ = read_text(file)
-            jobspec = load(file, check=False)
+            text, name = read_text(file)  # read once: what is checked is what is enqueued
+            jobspec = load_text(text, source=name, path=Path(file))
         except JobspecError as e:
             problems += e.problems
             bad += 1

@@ -82,10 +82,9 @@ def _all_problems(
             other_systems,
             sound=sound,
         )
-    problems = one_per_place(problems + found)
-    if not problems and transformer is not None:
-        problems += transformer.check_plan(jobspec, steps)
-    return steps, problems
+    if sound and transformer is not None:
+        found += transformer.check_plan(jobspec, steps)
+    return steps, one_per_place(problems + found)
 
 
 def check_steps(
