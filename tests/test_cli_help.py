@@ -139,3 +139,16 @@ def test_zsh_completion_loads_and_names_every_command(tmp_path: Path) -> None:
 def test_an_unknown_shell_is_refused() -> None:
     done = jobspec_cli("completion", "fish")
     assert done.returncode == 2 and "invalid choice: 'fish'" in done.stderr
+
+
+def test_setting_values_print_as_the_document_writes_them(tmp_path: Path) -> None:
+    """sharedfs: false prints as YAML's false, not Python's False."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "pipeline.yaml"
+    ran = jobspec_cli("run", "-t", "local", "--dry-run", str(example), cwd=example.parent)
+    assert ran.returncode == 0, ran.stderr
+    out = ran.stdout + ran.stderr
+    assert "sharedfs = false" in out and "sharedfs back to its default (true)" in out
+    assert "False" not in out and "True" not in out
+    ran = jobspec_cli("run", "-t", "local", str(example), cwd=example.parent)
+    assert ran.returncode == 0, ran.stderr
+    assert "=> step set sharedfs=false OK" in ran.stdout + ran.stderr

@@ -170,3 +170,20 @@ def test_the_receiver_says_at_start_what_it_serves(spool: Spool) -> None:
     assert first.endswith(
         f"receiving from {spool.root}: transformer local (chosen with -t), 1 worker, until nothing is waiting"
     )
+
+
+def test_a_failed_entry_keeps_its_files_so_it_can_be_put_back(spool: Spool, tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    text = (folder / "job.yaml").read_text().replace("cat words.txt", "exit 3; cat words.txt")
+    (folder / "job.yaml").write_text(text)
+    assert jobspec_cli("enqueue", "--spool", str(spool.root), str(folder / "job.yaml")).returncode == 0
+    shutil.rmtree(folder)
+    code, log = receive_once(spool)
+    assert code == 0 and "exit code 3" in str(result_of(spool, "failed")["reason"]), log
+    (kept,) = spool.dir("files").iterdir()
+    assert (kept / "0" / "words.txt").read_text() == "first words\n"
+    entry = next(spool.dir("failed").glob("*.yaml"))  # put back as it is: it runs from its own files
+    entry.write_text(text.replace("exit 3; ", ""))
+    entry.rename(spool.dir("incoming") / entry.name)
+    code, log = receive_once(spool)
+    assert code == 0 and job_output(result_of(spool, "done")) == "first words\na leaf\n", log

@@ -20,7 +20,14 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    import shtab
+    try:
+        import shtab
+    except ImportError:
+        from jobspec.document.problems import JobspecError, Problem
+
+        raise JobspecError(
+            Problem("jobspec completion needs shtab, a dependency of jobspec: pip install 'shtab>=1.7'")
+        ) from None
 
     from jobspec.cli.main import build_parser
     from jobspec.transformers.registry import get_transformer_registry
