@@ -187,3 +187,14 @@ def test_a_failed_entry_keeps_its_files_so_it_can_be_put_back(spool: Spool, tmp_
     entry.rename(spool.dir("incoming") / entry.name)
     code, log = receive_once(spool)
     assert code == 0 and job_output(result_of(spool, "done")) == "first words\na leaf\n", log
+
+
+def test_a_spool_is_made_only_where_nothing_else_lives(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    done = jobspec_cli("spool", "create", str(tmp_path))
+    assert done.returncode == 2 and "holds files and is not a spool" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    (tmp_path / "empty").mkdir()
+    assert jobspec_cli("spool", "create", str(tmp_path / "empty")).returncode == 0
+    again = jobspec_cli("spool", "create", str(tmp_path / "empty"))
+    assert again.returncode == 0 and again.stdout.endswith("already a spool\n")

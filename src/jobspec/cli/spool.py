@@ -90,8 +90,14 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
 def cmd_spool(args: argparse.Namespace) -> int:
     if args.spool_command == "create":
+        from jobspec.document.problems import JobspecError, Problem
+
         spool = Spool(args.spool)
         existed = spool.exists()
+        if not existed and spool.root.is_dir() and any(spool.root.iterdir()):
+            raise JobspecError(
+                Problem(f"{args.spool} holds files and is not a spool: name a new or empty folder for one")
+            )
         spool.create()
         print(f"{args.spool}: {'already a spool' if existed else 'spool created'}")
         return EXIT_OK
