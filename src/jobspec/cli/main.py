@@ -26,7 +26,7 @@ instance, else slurm where a Slurm cluster answers, else local (an installed plu
 may ask too); the run says which it picked and why each other one was passed over.
 """
 
-# Each command's own description (its --help); the first sentence is its line in `jobspec --help`.
+# Each command's own description, at the top of its --help (its line in `jobspec --help` is shorter)
 DESCRIPTIONS = {
     "run": "Plan and run the steps of a jobspec. Every step is checked first; if anything is wrong, "
     "every problem is reported and nothing is written or started.",
