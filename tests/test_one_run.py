@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from support import jobspec_cli, make_jobspec
 
 ROUNDS = """\
@@ -130,3 +131,46 @@ def test_malformed_steps_are_reported_beside_the_rest_without_a_traceback(tmp_pa
         "19:5 task.transform[3].step",
     ]
     assert "Traceback" not in done.stderr
+
+
+# Values of every kind, put where the schema wants another: the later stages must not trip
+ODD_VALUES = [None, 0, -1, 1.5, "", "x", [], {}, [1], {"a": 1}, True, ["a"], [{}], {"step": 3}, {"min": 1}]
+
+
+def _places(node: object, here: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [here]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _places(value, (*here, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _places(value, (*here, index))
+    return found
+
+
+@pytest.mark.parametrize("name", [None, "local", "slurm", "flux", "kubernetes"])
+def test_damaged_documents_get_problems_never_a_crash(name: str | None) -> None:
+    """Every stage runs past the schema's complaints: each must read damage as damage."""
+    import copy
+    import random
+
+    import yaml
+
+    from jobspec.api import installed_transformers
+    from jobspec.engine.plan import check
+    from jobspec.transformers.registry import get_transformer_registry
+
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+    documents = [yaml.safe_load(path.read_text()) for path in examples]
+    transformer = get_transformer_registry().get_plugin(name)() if name else None
+    rng = random.Random(name)
+    for _ in range(300):
+        document = copy.deepcopy(rng.choice(documents))
+        for _ in range(rng.randint(1, 3)):
+            place = rng.choice([p for p in _places(document) if p])
+            node = document
+            for part in place[:-1]:
+                node = node[part]
+            node[place[-1]] = copy.deepcopy(rng.choice(ODD_VALUES))
+        problems = check(document, transformer, other_systems=installed_transformers)
+        assert all(p.message for p in problems)

@@ -58,7 +58,9 @@ class Jobspec:
     @cached_property
     def scripts(self) -> dict[str, dict[str, Any]]:
         """Scripts by name."""
-        return {s["name"]: s for s in self.task.get("scripts") or [] if isinstance(s, dict) and "name" in s}
+        scripts = self.task.get("scripts")
+        listed = scripts if isinstance(scripts, list) else []
+        return {s["name"]: s for s in listed if isinstance(s, dict) and isinstance(s.get("name"), str)}
 
     @property
     def command(self) -> list[str] | None:

@@ -83,7 +83,12 @@ def _all_problems(
             sound=sound,
         )
     if sound and transformer is not None:
-        found += transformer.check_plan(jobspec, steps)
+        try:
+            found += transformer.check_plan(jobspec, steps)
+        except (TypeError, KeyError, AttributeError, ValueError):
+            if not found:
+                raise
+            # a whole-plan rule that trips over a step already reported: those problems stand
     return steps, one_per_place(problems + found)
 
 
@@ -140,7 +145,7 @@ def check_steps(
             if who is not None:
                 found += _symlink_problems(step, settings, path)
         problems += found
-        if options.get("name"):
+        if options.get("name") and isinstance(options["name"], str):
             named.setdefault(options["name"], step)
         planned.append(PlannedStep(index, step, dict(settings)))
     return planned, problems
