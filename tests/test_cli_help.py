@@ -129,6 +129,7 @@ def test_zsh_completion_loads_and_names_every_command(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("#compdef jobspec")
     assert all(f"\n    {words[0]}:'" in done.stdout for words in COMMANDS if len(words) == 1)
+    assert "\n    run:'plan and run the steps of a jobspec'\n" in done.stdout  # the menu's one line
     if shutil.which("zsh") is None:
         pytest.skip("zsh is not installed: the script's syntax is not checked")
     (tmp_path / "_jobspec").write_text(done.stdout)

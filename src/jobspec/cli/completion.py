@@ -41,6 +41,9 @@ def cmd_completion(args: argparse.Namespace) -> int:
             action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
         elif "--transformer" in action.option_strings:
             action.choices = names
+        elif isinstance(action, argparse._SubParsersAction):  # menus show the one-line help
+            for line in action._choices_actions:
+                action.choices[line.dest].description = line.help
     print(shtab.complete(parser, shell=args.shell), end="")
     return EXIT_OK
 
