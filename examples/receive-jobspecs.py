@@ -3,7 +3,7 @@
     python3 examples/receive-jobspecs.py [TRANSFORMER]
 
 Each jobspec here is generated in the loop; a real receiver would read them from
-a queue, a socket or a spool folder (see `jobspec receive`, coming with the receiver).
+a queue, a socket or a spool folder (see `jobspec receive` and `jobspec enqueue`).
 """
 
 from __future__ import annotations

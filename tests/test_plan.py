@@ -55,7 +55,7 @@ def test_bad_setting_value(tmp_path: Path) -> None:
 def test_step_unknown_to_the_transformer(tmp_path: Path) -> None:
     problems = bad(tmp_path, steps_yaml("  - step: deploy\n"))
     assert "unknown step 'deploy'" in problems[0]
-    assert "transformer 'local' know: auth, batch, copy, set, stage, submit, unset, write" in problems[0]
+    assert "transformer 'local' knows: auth, batch, copy, set, stage, submit, unset, write" in problems[0]
 
 
 @pytest.mark.parametrize(

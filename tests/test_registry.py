@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +78,7 @@ def test_steps_unknown_to_a_plugin_are_refused(plugin_dir: Path, tmp_path: Path)
     text = HELLO.replace("    wait: true\n", "    wait: true\n  - step: auth\n")
     done = jobspec_cli("run", "-t", "toy", str(make_jobspec(tmp_path, text)))
     assert done.returncode == 2
-    assert "unknown step 'auth' (transformer 'toy' know: set, stage, submit, write)" in done.stderr
+    assert "unknown step 'auth' (transformer 'toy' knows: set, stage, submit, write)" in done.stderr
 
 
 def test_transformers_command_lists_plugins_and_problems(plugin_dir: Path) -> None:
@@ -121,3 +123,49 @@ def test_a_plugin_that_asks_is_chosen_and_a_broken_one_is_passed_over(
     (plugin_dir / "jobspec_eager.py").write_text(EAGER.format(name="eager", body="return 0"))
     monkeypatch.delitem(sys.modules, "jobspec_eager")
     assert TransformerRegistry().choose()[0].name == "local"
+
+
+def _slurm_that_is_down(tmp_path: Path) -> dict[str, str]:
+    """sbatch on the PATH and a slurm.conf, but a controller that answers DOWN: a cluster
+    configured here whose controller is not running (the real cluster is shared; this one
+    must not be stopped)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'Slurmctld(primary) at n1 is DOWN'\nexit 1\n")
+    for program in bin_dir.iterdir():
+        program.chmod(0o755)
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=gone\n")
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_CONF": str(conf), "JOBSPEC_TRANSFORMER": ""}
+
+
+def test_automatic_choice_says_why_each_candidate_was_passed_over(tmp_path: Path) -> None:
+    env = {**_slurm_that_is_down(tmp_path), "FLUX_URI": "", "KUBECONFIG": ""}
+    done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "transformer local" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("jobspec: passed over")]
+    down = "the Slurm controller does not answer (Slurmctld(primary) at n1 is DOWN)"
+    assert f"jobspec: passed over slurm: {down}" in lines
+    assert any(line.startswith("jobspec: passed over flux: not inside a Flux instance") for line in lines)
+    assert any(line.startswith("jobspec: passed over kubernetes: ") for line in lines)
+    assert len(lines) == 3  # one line each, local being the one chosen
+
+    as_json = jobspec_cli("run", "--dry-run", "--json", str(make_jobspec(tmp_path)), env=env)
+    choice = json.loads(as_json.stdout)["choice"]
+    assert choice["name"] == "local"
+    assert {"name": "slurm", "why": down} in choice["passed_over"]
+
+
+def test_a_named_transformer_passes_nobody_over(tmp_path: Path) -> None:
+    done = jobspec_cli("run", "-t", "local", "--dry-run", str(make_jobspec(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    assert "passed over" not in done.stderr
+
+
+def test_lower_candidates_are_not_asked_and_say_so(plugin_dir: Path) -> None:
+    (plugin_dir / "jobspec_eager.py").write_text(EAGER.format(name="eager", body="return 50"))
+    choice = TransformerRegistry().choice()
+    assert choice.cls.name == "eager"
+    assert ("local", "not asked: eager comes first") in choice.passed_over

@@ -8,6 +8,7 @@ when none is named) is the registry's, at this layer, above the backends.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,14 +17,28 @@ if TYPE_CHECKING:
     from jobspec.engine.plan import Plan
     from jobspec.engine.result import RunResult
     from jobspec.engine.run import Reporter
+    from jobspec.plugin.settings import Setting
     from jobspec.plugin.transformer import Transformer
 
 
-def installed_transformers() -> list[str]:
-    """The names of every transformer installed (asked only when a document sets another's setting)."""
+def installed_transformers() -> dict[str, Callable[[], Mapping[str, Setting] | None]]:
+    """Every transformer installed, by name, with how to get its settings table (asked only
+    when a document sets another system's setting; a transformer is imported only then)."""
     from jobspec.transformers.registry import get_transformer_registry
 
-    return get_transformer_registry().names()
+    registry = get_transformer_registry()
+
+    def settings_of(name: str) -> Mapping[str, Setting] | None:
+        from jobspec.document.problems import JobspecError
+
+        try:
+            return registry.get_plugin(name).setting_table()
+        except JobspecError:
+            return None
+
+    from functools import partial
+
+    return {name: partial(settings_of, name) for name in registry.names()}
 
 
 def transformer_for(transformer: Transformer | str | None) -> Transformer:

@@ -30,7 +30,7 @@ from jobspec.plugin import JobLookupError
 from jobspec.transformers.kubernetes import follow as kube_follow
 from jobspec.transformers.kubernetes.transformer import KubernetesTransformer
 
-pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'jobspec[kubernetes]')")
+pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install -e '.[kubernetes]')")
 pytest.importorskip("kmock", reason="kmock, the Kubernetes API emulator, is not installed (the dev extra brings it)")
 
 TOKEN = "kubeconfig-token-0123456789abcdef"

@@ -677,7 +677,7 @@ def test_without_the_client_a_run_says_what_to_install(tmp_path: Path) -> None:
         KUBECONFIG=str(kubeconfig),
     )
     assert done.returncode == 0, done.stderr
-    assert "pip install 'jobspec[kubernetes]'" in done.stdout
+    assert "pip install 'kubernetes>=29'" in done.stdout
 
 
 def test_without_credentials_nothing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,6 +57,7 @@ def receive(spool: Path, *args: str) -> subprocess.Popen[str]:
 def test_enqueue_validates_all_or_nothing(tmp_path: Path) -> None:
     good = make_jobspec(tmp_path, HELLO, "good.yaml")
     bad = make_jobspec(tmp_path, HELLO.replace("step: submit", "step: sumbit"), "bad.yaml")
+    assert jobspec_cli("spool", "create", str(tmp_path / "spool")).returncode == 0
     done = jobspec_cli("enqueue", "--spool", str(tmp_path / "spool"), str(good), str(bad))
     assert done.returncode == 2 and "did you mean 'submit'" in done.stderr
     assert not (tmp_path / "spool" / "incoming").exists() or not list((tmp_path / "spool" / "incoming").iterdir())

@@ -18,10 +18,37 @@ exit codes:
   0  success
   1  a failure while running (a step failed, a job failed, a system did not answer)
   2  bad input (the jobspec, a step, a setting, a transformer name, a job id)
-
-transformer choice (run): -t NAME, else $JOBSPEC_TRANSFORMER, else flux inside a
-Flux instance, else slurm where a Slurm cluster answers, else local.
 """
+
+CHOICE = """
+transformer choice (run, receive): -t NAME, else $JOBSPEC_TRANSFORMER, else flux inside a Flux
+instance, else slurm where a Slurm cluster answers, else local (an installed plugin
+may ask too); the run says which it picked and why each other one was passed over.
+"""
+
+# Each command's own description, at the top of its --help (its line in `jobspec --help` is shorter)
+DESCRIPTIONS = {
+    "run": "Plan and run the steps of a jobspec. Every step is checked first; if anything is wrong, "
+    "every problem is reported and nothing is written or started.",
+    "validate": "Check jobspecs without running them: the schema, the resource graph, the steps and "
+    "their settings, every problem in one run. Without -t the steps are checked against the core "
+    "steps, and a setting that names a transformer (slurm.partition) against that transformer.",
+    "show": "Show a jobspec's resource graph as a tree with the counts every backend uses, and the "
+    "jobs its steps submit with what each waits for.",
+    "transformers": "List the transformers, built in and installed, their steps, and whether each "
+    "can run here and why.",
+    "status": "Show the state of jobs. The transformer is told by the job id's form unless named.",
+    "wait": "Wait for jobs to end. Exits 1 if any did not complete.",
+    "cancel": "Cancel jobs.",
+    "enqueue": "Validate jobspecs and place them in a spool, atomically: all of them or none. What "
+    "their copy steps read is taken into the spool, so an entry runs the same later.",
+    "receive": "Run the jobspecs of a spool as they arrive, oldest first; each ends in done/ or "
+    "failed/ with a JSON result. SIGTERM lets the steps under way finish.",
+    "spool": "Create a spool, or look at one.",
+    "import": "Turn a batch script (#SBATCH, #PBS, # flux: directives) into a jobspec, printed on stdout.",
+    "completion": "Print a shell completion script for bash or zsh, made from this command's own options.",
+    "version": "Print the version.",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,28 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobspec",
         description="Run one cluster-agnostic job description on Flux, Slurm, Kubernetes or this machine.",
-        epilog=EPILOG,
+        epilog=EPILOG + CHOICE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"jobspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name, help=help, description=help, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    def command(name: str, help: str, chooses: bool = False) -> argparse.ArgumentParser:
+        """A subcommand: ``help`` is its line in the list; its own --help has its description,
+        and the transformer-choice note only where it ``chooses`` one."""
+        return sub.add_parser(
+            name,
+            help=help,
+            description=DESCRIPTIONS.get(name, help),
+            epilog=EPILOG + (CHOICE if chooses else ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        return p
 
-    run = command("run", "plan and run the steps of a jobspec")
+    run = command("run", "plan and run the steps of a jobspec", chooses=True)
     run.add_argument("file", metavar="FILE", help="a jobspec (YAML or JSON; - for standard input)")
-    run.add_argument("-t", "--transformer", metavar="NAME", help="a transformer (jobspec transformers lists them)")
+    run.add_argument(
+        "-t", "--transformer", metavar="NAME", help="the transformer to run with (default: chosen, see below)"
+    )
     run.add_argument(
         "--dry-run", action="store_true", help="print the plan and what would be written or run; change nothing"
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON (step lines go to stderr)")
 
     validate = command("validate", "check jobspecs without running them")
-    validate.add_argument("files", metavar="FILE", nargs="+")
+    validate.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON; - for standard input)")
     validate.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer's own")
     validate.add_argument(
         "--native",
@@ -61,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the problems as JSON")
 
     listing = command("transformers", "list the transformers, their steps, and whether each can run here")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
 
     for name, help in (
         ("status", "show the state of jobs"),
@@ -69,28 +103,40 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", "cancel jobs"),
     ):
         p = command(name, help)
-        p.add_argument("job_ids", metavar="ID", nargs="+")
+        p.add_argument("job_ids", metavar="ID", nargs="+", help="job ids, as run printed them")
         p.add_argument("-t", "--transformer", metavar="NAME", help="whose job ids (default: told by the id's form)")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="print the states as JSON")
         if name == "wait":
             p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
 
     enqueue = command("enqueue", "validate jobspecs and place them in a spool, atomically")
-    enqueue.add_argument("files", metavar="FILE", nargs="+")
-    enqueue.add_argument("--spool", required=True, metavar="DIR")
+    enqueue.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON)")
+    enqueue.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     enqueue.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer")
 
-    receive = command("receive", "run the jobspecs of a spool as they arrive")
-    receive.add_argument("--spool", required=True, metavar="DIR")
+    receive = command("receive", "run the jobspecs of a spool as they arrive", chooses=True)
+    receive.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     receive.add_argument("-t", "--transformer", metavar="NAME", help="default: chosen as for run")
     receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
     receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
 
-    spool = command("spool", "look at a spool")
+    spool = command("spool", "create a spool, or look at one")
     spool_sub = spool.add_subparsers(dest="spool_command", metavar="COMMAND", required=True)
-    spool_status = spool_sub.add_parser("status", help="counts per state, the oldest waiting, the latest failures")
-    spool_status.add_argument("spool", metavar="DIR")
-    spool_status.add_argument("--json", action="store_true")
+    spool_create = spool_sub.add_parser(
+        "create",
+        help="make a spool folder (enqueue, receive and status refuse a folder that is not one)",
+        description="Make a spool folder, private to you (0700): tmp, incoming, active, done, failed, "
+        "journal, files. Nothing else makes one, so a mistyped path is an error, not a new spool.",
+    )
+    spool_create.add_argument("spool", metavar="DIR", help="the folder (made if missing; parents too)")
+    spool_status = spool_sub.add_parser(
+        "status",
+        help="counts per state, the oldest waiting, the latest failures",
+        description="Show a spool's counts per state (incoming, active, done, failed), the oldest "
+        "jobspec waiting, and the latest failures with their reasons.",
+    )
+    spool_status.add_argument("spool", metavar="DIR", help="the spool")
+    spool_status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     imp = command("import", "turn a batch script (#SBATCH, #PBS, # flux:) into a jobspec, printed on stdout")
     imp.add_argument("file", metavar="FILE", help="the batch script (- for standard input)")
@@ -98,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="a directive that would be dropped is an error")
     imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
 
+    from jobspec.cli.completion import add_parser as add_completion
+    from jobspec.cli.show import add_parser as add_show
+
+    add_show(command("show", "the resource graph as a tree with its counts, and the jobs' order"))
+    add_completion(command("completion", "a shell completion script (bash or zsh)"))
     command("version", "print the version")
     return parser
 
@@ -116,19 +167,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from jobspec.document.problems import JobspecError
 
-    handler = {
-        "run": cmd_run,
-        "validate": cmd_validate,
-        "transformers": cmd_transformers,
-        "status": cmd_jobs,
-        "wait": cmd_jobs,
-        "cancel": cmd_jobs,
-        "version": cmd_version,
-        "enqueue": cmd_enqueue,
-        "receive": cmd_receive,
-        "spool": cmd_spool_status,
-        "import": cmd_import,
-    }[args.command]
+    handler = (
+        getattr(args, "handler", None)
+        or {
+            "run": cmd_run,
+            "validate": cmd_validate,
+            "transformers": cmd_transformers,
+            "status": cmd_jobs,
+            "wait": cmd_jobs,
+            "cancel": cmd_jobs,
+            "version": cmd_version,
+            "enqueue": _spool_command,
+            "receive": _spool_command,
+            "spool": _spool_command,
+            "import": cmd_import,
+        }[args.command]
+    )
     try:
         return handler(args)
     except JobspecError as e:
@@ -164,7 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.plugin.errors import TransformerUnavailable
     from jobspec.transformers.registry import get_transformer_registry
 
-    cls, why = get_transformer_registry().choose(args.transformer)
+    choice = get_transformer_registry().choice(args.transformer)
+    cls, why = choice.cls, choice.why
     stream = sys.stderr if args.json else sys.stdout
     reporter = Reporter(stream=stream, output=stream)
     the_plan = plan(_read(args.file), cls(), other_systems=installed_transformers)
@@ -177,6 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter.note(
         f"jobspec: transformer {cls.name} ({why})" + (", dry run: nothing is changed" if args.dry_run else "")
     )
+    for name, reason in choice.passed_over:  # an automatic choice says why it is not another
+        print(f"jobspec: passed over {name}: {reason}", file=sys.stderr)
     try:
         result = execute(the_plan, reporter, dry_run=args.dry_run)
     except TransformerUnavailable as e:
@@ -186,7 +243,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
         return 130
     if args.json:
-        print(result.to_json())
+        import json
+
+        print(json.dumps({**result.to_dict(), "choice": choice.to_dict()}, indent=2, default=str))
     if not result.ok:
         done = ", ".join(f"{s.index + 1} ({s.step})" for s in result.completed) or "none"
         jobs = ", ".join(result.job_ids) or "none"
@@ -215,7 +274,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if args.native and transformer is not None:
                 problems = transformer.native_problems(load(_read(file), check=False))
             else:
-                problems = check(load(_read(file)), transformer)
+                problems = check(load(_read(file), check=False), transformer)
         except JobspecError as e:
             problems = list(e.problems)
         report[file] = [p.to_dict() for p in problems]
@@ -271,57 +330,10 @@ def cmd_transformers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_enqueue(args: argparse.Namespace) -> int:
-    """Validate every file first: enqueue all of them, or none."""
-    from jobspec.api import check, transformer_for
-    from jobspec.document.problems import JobspecError, Problem
-    from jobspec.receiver.spool import Spool
+def _spool_command(args: argparse.Namespace) -> int:
+    from jobspec.cli import spool
 
-    problems: list[Problem] = []
-    texts = []
-    for file in args.files:
-        try:
-            with open(file, encoding="utf-8") as fh:
-                texts.append((file, fh.read()))
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(f"cannot read: {getattr(e, 'strerror', None) or e}", source=file))
-            continue
-        problems += check(file, transformer_for(args.transformer) if args.transformer else None)
-    if problems:
-        raise JobspecError(problems)
-    spool = Spool(args.spool)
-    for file, text in texts:
-        print(f"{file}: enqueued as {spool.enqueue_text(text, file).name}")
-    return EXIT_OK
-
-
-def cmd_receive(args: argparse.Namespace) -> int:
-    from jobspec.receiver.service import serve
-
-    if args.transformer:  # a wrong name is bad input, before anything starts
-        from jobspec.transformers.registry import get_transformer_registry
-
-        get_transformer_registry().get_plugin(args.transformer)
-    return serve(args.spool, args.transformer, args.workers, args.once)
-
-
-def cmd_spool_status(args: argparse.Namespace) -> int:
-    import json
-
-    from jobspec.receiver.spool import Spool
-
-    status = Spool(args.spool).status()
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return EXIT_OK
-    counts = status["counts"]
-    print(f"{status['spool']}: " + ", ".join(f"{counts[s]} {s}" for s in ("incoming", "active", "done", "failed")))
-    oldest = status["oldest_waiting"]
-    if oldest:
-        print(f"oldest waiting: {oldest['name']} ({oldest['age_seconds']:g} s)")
-    for failure in status["latest_failures"]:
-        print(f"failed: {failure['file']}: {failure['reason']}")
-    return EXIT_OK
+    return {"enqueue": spool.cmd_enqueue, "receive": spool.cmd_receive, "spool": spool.cmd_spool}[args.command](args)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

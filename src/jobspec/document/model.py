@@ -28,6 +28,8 @@ class Jobspec:
         self.source = source  # shown in messages: the file name, or None
         self.text = text  # kept to find line numbers when there is a problem
         self.path = path
+        # copy sources as written -> where a copy was taken in (a spool entry's own files)
+        self.taken_in: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"Jobspec({self.source or '<dict>'})"
@@ -56,7 +58,9 @@ class Jobspec:
     @cached_property
     def scripts(self) -> dict[str, dict[str, Any]]:
         """Scripts by name."""
-        return {s["name"]: s for s in self.task.get("scripts") or [] if isinstance(s, dict) and "name" in s}
+        scripts = self.task.get("scripts")
+        listed = scripts if isinstance(scripts, list) else []
+        return {s["name"]: s for s in listed if isinstance(s, dict) and isinstance(s.get("name"), str)}
 
     @property
     def command(self) -> list[str] | None:

@@ -56,13 +56,27 @@ def _compiled() -> Callable[[Any], Any]:
 
 
 def validate(jobspec: Jobspec | dict[str, Any], *, raise_error: bool = False) -> list[Problem]:
-    """Every problem with the document (not yet its steps: see `jobspec.engine.plan`)."""
+    """Every problem with the document (not yet its steps: see `jobspec.engine.plan`).
+
+    The rules a schema cannot say are checked too where the schema's complaints leave
+    them meaningful (`rule_problems`), so one run reports both kinds."""
     if isinstance(jobspec, dict):
         jobspec = Jobspec(jobspec)
     problems = list(schema_problems(jobspec.data))
-    if not problems:
-        problems = list(rule_problems(jobspec))
-    return finish(jobspec, problems, raise_error)
+    problems += rule_problems(jobspec, damaged=[p.path for p in problems])
+    return finish(jobspec, one_per_place(problems), raise_error)
+
+
+def one_per_place(problems: list[Problem]) -> list[Problem]:
+    """The first problem found at each place: the later stages see what the schema saw."""
+    seen: set[DocPath] = set()
+    kept = []
+    for problem in problems:
+        if problem.path and problem.path in seen:
+            continue
+        seen.add(problem.path)
+        kept.append(problem)
+    return kept
 
 
 def finish(jobspec: Jobspec, problems: list[Problem], raise_error: bool) -> list[Problem]:
@@ -189,42 +203,70 @@ def _explain(data: Any, error: Any) -> Iterator[Problem]:
         yield Problem(error.message.replace(error.name, "").strip(), path=path)
 
 
-def rule_problems(jobspec: Jobspec) -> Iterator[Problem]:
-    """The rules a schema cannot say. Runs only on a document the schema accepts."""
+# Parts of a vertex whose damage leaves its slot labels and the graph's shape readable
+_HARMLESS_IN_A_VERTEX = ("count", "unit", "id", "exclusive")
+
+
+def rule_problems(jobspec: Jobspec, damaged: list[DocPath] | tuple[DocPath, ...] = ()) -> list[Problem]:
+    """The rules a schema cannot say. ``damaged``: the places the schema complained of;
+    a rule runs only where those leave its input readable (slot labels need the graph's
+    types and labels, not its counts; the task count needs every count)."""
+
+    def hurt(prefix: DocPath, harmless: tuple[str, ...] = ()) -> bool:
+        return any(p[: len(prefix)] == prefix and not (harmless and p[-1] in harmless) for p in damaged)
+
     data = jobspec.data
+    problems: list[Problem] = []
     if "task" in data and "tasks" in data:
-        yield Problem("has both task and tasks: keep one (task is the usual form)", path=("tasks",))
+        problems.append(Problem("has both task and tasks: keep one (task is the usual form)", path=("tasks",)))
     elif "task" not in data and "tasks" not in data:
-        yield Problem("missing required field 'task' (the command, slot, count and transform steps)", path=("task",))
-        return
-    out: list[Problem] = []
-    slot_labels = list(_graph_problems_and_labels(data["resources"], ("resources",), None, out))
-    yield from out
-    if out:
-        return
+        problems.append(
+            Problem("missing required field 'task' (the command, slot, count and transform steps)", path=("task",))
+        )
+        return problems
+    resources = data.get("resources")
+    if not isinstance(resources, list):
+        return problems  # the schema said what it must be
+    shape: list[Problem] = []
+    slot_labels = list(_graph_problems_and_labels(resources, ("resources",), None, shape))
+    problems += shape
     task = jobspec.task
     tpath = jobspec.task_path
-    if task["slot"] not in slot_labels:
-        hint = did_you_mean(task["slot"], slot_labels)
-        yield Problem(
-            f"names no slot in the resources{hint} (slot labels: {one_of(slot_labels)})",
-            path=(*tpath, "slot"),
-        )
-        return
-    names: dict[str, int] = {}
-    for i, script in enumerate(task.get("scripts") or []):
-        if script["name"] in names:
-            yield Problem(
-                f"script name '{script['name']}' is used twice (also scripts[{names[script['name']]}])",
-                path=(*tpath, "scripts", i, "name"),
+    labels_readable = not shape and not hurt(("resources",), _HARMLESS_IN_A_VERTEX)
+    slot = task.get("slot")
+    if labels_readable and isinstance(slot, str) and slot not in slot_labels:
+        hint = did_you_mean(slot, slot_labels)
+        problems.append(
+            Problem(
+                f"names no slot in the resources{hint} (slot labels: {one_of(slot_labels)})",
+                path=(*tpath, "slot"),
             )
-        names[script["name"]] = i
+        )
+    names: dict[str, int] = {}
+    scripts = task.get("scripts")
+    for i, script in enumerate(scripts if isinstance(scripts, list) else []):
+        name = script.get("name") if isinstance(script, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in names:
+            problems.append(
+                Problem(
+                    f"script name '{name}' is used twice (also scripts[{names[name]}])",
+                    path=(*tpath, "scripts", i, "name"),
+                )
+            )
+        names[name] = i
+    if problems or damaged:
+        return problems  # the counts need a whole, well-formed graph and task
     tasks = jobspec.counts.tasks
     if tasks > MAX_COUNT:
-        yield Problem(
-            f"asks for {tasks} tasks, more than {MAX_COUNT}, the largest task count jobspec accepts",
-            path=(*tpath, "count"),
+        problems.append(
+            Problem(
+                f"asks for {tasks} tasks, more than {MAX_COUNT}, the largest task count jobspec accepts",
+                path=(*tpath, "count"),
+            )
         )
+    return problems
 
 
 def _graph_problems_and_labels(
@@ -234,7 +276,10 @@ def _graph_problems_and_labels(
     allowed = {None: ("node", "slot"), "node": ("slot",), "slot": ("core", "gpu")}.get(parent, ())
     for i, vertex in enumerate(vertices):
         vpath = (*path, i)
-        kind = vertex["type"]
+        kind = vertex.get("type") if isinstance(vertex, dict) else None
+        if kind not in ("node", "slot", "core", "gpu"):
+            continue  # not a vertex the schema accepts: it said so
+        assert isinstance(vertex, dict)
         if kind not in allowed:
             where = "at the top" if parent is None else f"inside a {parent}"
             expected = " or ".join(allowed) if allowed else "nothing"
@@ -245,12 +290,14 @@ def _graph_problems_and_labels(
         if "exclusive" in vertex and kind not in ("node", "slot"):
             problems.append(Problem("only a node or a slot can be exclusive", path=(*vpath, "exclusive")))
         children = vertex.get("with") or []
+        if not isinstance(children, list):
+            continue  # the schema said what it must be
         if kind == "slot":
             if "label" not in vertex:
                 problems.append(Problem("a slot needs a label (the task names it in task.slot)", path=vpath))
             else:
                 yield vertex["label"]
-            if not any(c.get("type") == "core" for c in children):
+            if not any(isinstance(c, dict) and c.get("type") == "core" for c in children):
                 problems.append(Problem("a slot needs at least one core vertex in its with list", path=vpath))
         elif kind == "node" and len(children) != 1:
             problems.append(Problem("a node holds exactly one slot vertex in its with list", path=(*vpath, "with")))

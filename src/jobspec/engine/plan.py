@@ -9,7 +9,7 @@ if anything is wrong. Nothing is written or started while planning.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,9 @@ class Plan:
     steps: list[PlannedStep] = field(default_factory=list)
 
 
-OtherSystems = Callable[[], Collection[str]]  # the names of every transformer installed, asked when needed
+# Every transformer installed, asked when needed: its name, and how to get its settings table
+# (None where it cannot be loaded), so a setting of another system is checked against it.
+OtherSystems = Callable[[], Mapping[str, Callable[[], Mapping[str, Setting] | None]]]
 
 
 def plan(
@@ -51,13 +53,43 @@ def plan(
     from jobspec.document.load import load
     from jobspec.document.validate import finish
 
-    jobspec = load(source)
-    steps, problems = check_steps(
-        jobspec, transformer.steps, transformer.setting_table(), transformer.name, other_systems
-    )
-    problems += transformer.check_plan(jobspec, steps)
+    jobspec = load(source, check=False)
+    steps, problems = _all_problems(jobspec, transformer, other_systems)
     finish(jobspec, problems, raise_error=True)
     return Plan(jobspec, transformer, steps)
+
+
+def _all_problems(
+    jobspec: Jobspec, transformer: Transformer | None, other_systems: OtherSystems | None
+) -> tuple[list[PlannedStep], list[Problem]]:
+    """The document's problems and its steps', in one go: the steps are checked even when
+    the document has problems elsewhere (a typo in a step is worth knowing in the same run);
+    the transformer's whole-plan rules need a sound document, so they wait for one."""
+    from jobspec.document.validate import one_per_place, validate
+
+    problems = validate(jobspec)
+    sound = not problems
+    if transformer is None:
+        from jobspec.plugin.core_steps import CORE_STEPS
+
+        steps, found = check_steps(jobspec, CORE_STEPS, other_systems=other_systems, sound=sound)
+    else:
+        steps, found = check_steps(
+            jobspec,
+            transformer.steps,
+            transformer.setting_table(),
+            transformer.name,
+            other_systems,
+            sound=sound,
+        )
+    if sound and transformer is not None:
+        try:
+            found += transformer.check_plan(jobspec, steps)
+        except (TypeError, KeyError, AttributeError, ValueError):
+            if not found:
+                raise
+            # a whole-plan rule that trips over a step already reported: those problems stand
+    return steps, one_per_place(problems + found)
 
 
 def check_steps(
@@ -66,12 +98,16 @@ def check_steps(
     settings_table: Mapping[str, Setting] | None = None,
     who: str | None = None,
     other_systems: OtherSystems | None = None,
+    *,
+    sound: bool = True,
 ) -> tuple[list[PlannedStep], list[Problem]]:
     """Check the transform list against a step table; return the planned steps and problems.
 
-    ``who`` names the transformer in messages; None means the core steps, and then
-    settings with a transformer's prefix (``slurm.partition``) are left to that
-    transformer's own plan.
+    ``who`` names the transformer in messages; None means the core steps. A setting with
+    another transformer's prefix (``slurm.partition``) is checked against that
+    transformer's settings where ``other_systems`` knows it. ``sound``: the document has
+    no problems; when it has, a step entry the schema refused is left out, and a step's
+    own check that trips over the damage is skipped (the damage is reported already).
     """
     settings_table = settings_table if settings_table is not None else CORE_SETTINGS
     settings = defaults(settings_table)
@@ -79,15 +115,18 @@ def check_steps(
     planned: list[PlannedStep] = []
     named: dict[str, StepBase] = {}
     base = (*jobspec.task_path, "transform")
-    for index, options in enumerate(jobspec.transform):
+    transform = jobspec.transform
+    for index, options in enumerate(transform if isinstance(transform, list) else []):
         path = (*base, index)
+        if not isinstance(options, dict) or not isinstance(options.get("step"), str):
+            continue  # the schema said what a step must be
         kind = options["step"]
         cls = table.get(kind)
         if cls is None:
-            knower = f"transformer '{who}'" if who else "the core steps"
+            knower = f"transformer '{who}' knows" if who else "the core steps are"
             problems.append(
                 Problem(
-                    f"unknown step '{kind}'{did_you_mean(kind, table)} ({knower} know: {one_of(table)})",
+                    f"unknown step '{kind}'{did_you_mean(kind, table)} ({knower}: {one_of(table)})",
                     path=(*path, "step"),
                 )
             )
@@ -98,11 +137,15 @@ def check_steps(
             found += _apply_setting(step, settings, settings_table, who, path, other_systems)
         if not found:
             found += _after_problems(step, named, path)
-            found += list(step.check(settings, [p.step for p in planned]))
+            try:
+                found += list(step.check(settings, [p.step for p in planned]))
+            except (TypeError, KeyError, AttributeError, ValueError):
+                if sound:
+                    raise
             if who is not None:
                 found += _symlink_problems(step, settings, path)
         problems += found
-        if options.get("name"):
+        if options.get("name") and isinstance(options["name"], str):
             named.setdefault(options["name"], step)
         planned.append(PlannedStep(index, step, dict(settings)))
     return planned, problems
@@ -163,11 +206,9 @@ def _apply_setting(
     key = step.options["key"]
     spec = table.get(key)
     if spec is None:
-        if who is None and "." in key:
-            return []  # a transformer's own setting: its plan checks it
         system = key.split(".", 1)[0]
-        if "." in key and system != who and other_systems is not None and system in other_systems():
-            return []  # another system's (the set step's line says it is ignored here)
+        if "." in key and system != who and (other_systems is not None or who is None):
+            return _another_systems_setting(step, key, system, table, who, path, other_systems)
         knower = f"transformer '{who}'" if who else "jobspec"
         return [
             Problem(
@@ -182,6 +223,52 @@ def _apply_setting(
         settings[key] = spec.parse(step.options["value"])
     except ValueError as e:
         return [Problem(str(e), path=(*path, "value"))]
+    return []
+
+
+def _another_systems_setting(
+    step: StepBase,
+    key: str,
+    system: str,
+    table: Mapping[str, Setting],
+    who: str | None,
+    path: tuple[str | int, ...],
+    other_systems: OtherSystems | None,
+) -> list[Problem]:
+    """``slurm.partition`` planned for local, or checked without a transformer: accepted (the
+    set step says it is ignored here) if slurm knows it, with a value it takes."""
+    if other_systems is None:
+        return []  # no way to ask: the named transformer's own plan checks it
+    installed = other_systems()
+    if system not in installed:
+        knower = f"transformer '{who}'" if who else "jobspec"
+        systems = [name for name in installed if name != who]
+        return [
+            Problem(
+                f"unknown setting '{key}': no transformer named '{system}' is installed"
+                f"{did_you_mean(system, systems)} ({knower} knows: {one_of(table)}; "
+                f"other transformers: {one_of(systems)})",
+                path=(*path, "key"),
+            )
+        ]
+    theirs = installed[system]()
+    if theirs is None:
+        return []  # it cannot be loaded: reported when it is named
+    own = {name: spec for name, spec in theirs.items() if name.startswith(f"{system}.")}
+    spec = own.get(key)
+    if spec is None:
+        return [
+            Problem(
+                f"unknown setting '{key}'{did_you_mean(key, own)} "
+                f"(transformer '{system}' knows: {one_of(own) or 'no settings of its own'})",
+                path=(*path, "key"),
+            )
+        ]
+    if step.name == "set":
+        try:
+            spec.parse(step.options["value"])
+        except ValueError as e:
+            return [Problem(str(e), path=(*path, "value"))]
     return []
 
 
@@ -244,16 +331,7 @@ def check(
     from jobspec.document.validate import finish
 
     try:
-        jobspec = load(source)
+        jobspec = load(source, check=False)
     except JobspecError as e:
         return list(e.problems)
-    if transformer is None:
-        from jobspec.plugin.core_steps import CORE_STEPS
-
-        problems = check_steps(jobspec, CORE_STEPS)[1]
-    else:
-        steps, problems = check_steps(
-            jobspec, transformer.steps, transformer.setting_table(), transformer.name, other_systems
-        )
-        problems += transformer.check_plan(jobspec, steps)
-    return finish(jobspec, problems, raise_error=False)
+    return finish(jobspec, _all_problems(jobspec, transformer, other_systems)[1], raise_error=False)

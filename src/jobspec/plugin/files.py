@@ -63,7 +63,9 @@ class CopyStep(StepBase):
 
     @property
     def source(self) -> Path:
-        return self.jobspec.base_dir / os.path.expanduser(str(self.options["source"]))
+        written = str(self.options["source"])
+        taken = self.jobspec.taken_in.get(written)  # a spool entry carries its own copy
+        return taken if taken is not None else self.jobspec.base_dir / os.path.expanduser(written)
 
     @property
     def destination(self) -> str:

@@ -88,14 +88,24 @@ class SetStep(StepBase):
     def describe(self, ctx: StepContext) -> str:
         key = self.options["key"]
         if key not in ctx.transformer.setting_table():
-            return f"{key} = {shown(self.options['value'])}{ignored_here(key, ctx)}"
-        return f"{key} = {shown(ctx.settings.get(key))}"
+            return f"{key} = {as_written(self.options['value'])}{ignored_here(key, ctx)}"
+        return f"{key} = {as_written(ctx.settings.get(key))}"
 
     def run(self, ctx: StepContext) -> StepOutput:
         key = self.options["key"]
         if key not in ctx.transformer.setting_table():
-            return StepOutput(f"{key}={shown(self.options['value'])}{ignored_here(key, ctx)}")
-        return StepOutput(f"{key}={ctx.settings.get(key)}")
+            return StepOutput(f"{key}={as_written(self.options['value'])}{ignored_here(key, ctx)}")
+        return StepOutput(f"{key}={as_written(ctx.settings.get(key), quoted=False)}")
+
+
+def as_written(value: Any, quoted: bool = True) -> str:
+    """A setting's value as the document would write it: YAML's true, false and null
+    (not Python's True, False and None); anything else as `shown` (or str, unquoted)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return shown(value) if quoted else str(value)
 
 
 def ignored_here(key: str, ctx: StepContext) -> str:
@@ -109,7 +119,7 @@ class UnsetStep(StepBase):
     fields = {"key": Field(str, required=True, help="the setting's name")}
 
     def describe(self, ctx: StepContext) -> str:
-        return f"{self.options['key']} back to its default ({shown(ctx.settings.get(self.options['key']))})"
+        return f"{self.options['key']} back to its default ({as_written(ctx.settings.get(self.options['key']))})"
 
     def run(self, ctx: StepContext) -> StepOutput:
         return StepOutput(f"{self.options['key']}")

@@ -20,13 +20,17 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.document.problems import JobspecError
 from jobspec.engine.run import Reporter
 from jobspec.plugin.errors import TransformerUnavailable
 from jobspec.plugin.transformer import Transformer
 from jobspec.receiver.spool import Claim, NotAJobspecFile, Spool
+from jobspec.receiver.taken_in import taken_in
+
+if TYPE_CHECKING:
+    from jobspec.transformers.registry import Choice
 
 log = logging.getLogger("jobspec.receiver")
 
@@ -85,13 +89,15 @@ class Receiver:
         self._queue_lock = threading.Lock()
         self._recovered_at = 0.0
         self._transformer: Transformer | None = None
+        self.choice: Choice | None = None
 
     def transformer(self) -> Transformer:
         """One instance for the whole receiver (its readiness is checked once)."""
         if self._transformer is None:
             from jobspec.transformers.registry import get_transformer_registry
 
-            self._transformer = get_transformer_registry().choose(self.transformer_name)[0]()
+            self.choice = get_transformer_registry().choice(self.transformer_name)
+            self._transformer = self.choice.cls()
         return self._transformer
 
     # -- finding work -------------------------------------------------------------
@@ -151,6 +157,7 @@ class Receiver:
         try:
             jobspec = load(claim.path, check=False)
             jobspec.source = claim.name  # where the user will look for it: done/ or failed/
+            jobspec.taken_in = taken_in(self.spool.files_of(claim.id))  # its copy steps' own files
             the_plan = plan(jobspec, self.transformer(), other_systems=installed_transformers)
             stream = _LogStream(claim.id)
             reporter = Reporter(stream=stream, output=stream, color=False)  # type: ignore[arg-type]
@@ -241,6 +248,19 @@ def serve(spool_dir: str, transformer: str | None, workers: int, once: bool, str
         format="%(asctime)s receiver[%(process)d] %(message)s",
     )
     receiver = Receiver(Spool(spool_dir), transformer, workers)
+    chosen = receiver.transformer()
+    assert receiver.choice is not None
+    log.info(
+        "receiving from %s: transformer %s (%s), %d worker%s%s",
+        spool_dir,
+        chosen.name,
+        receiver.choice.why,
+        receiver.workers,
+        "" if receiver.workers == 1 else "s",
+        ", until nothing is waiting" if once else "",
+    )
+    for name, why in receiver.choice.passed_over:
+        log.info("passed over %s: %s", name, why)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, receiver.stop)
     counts = receiver.run(once=once)

@@ -7,6 +7,8 @@ Layout (any program may enqueue by following the first two lines)::
                arrival order: jobspec's own are <ns since epoch>-<pid>-<random>-<name>.yaml
     active/    claimed by a receiver, which holds an flock on the file while it works
     journal/   <id>.jsonl: the steps a jobspec completed, so a restart repeats none
+    files/     <id>/: what its copy steps read, taken in at enqueue (see `taken_in`);
+               removed when it is done, kept with a failed one so it can be put back
     done/      <file> and <id>.result.json: every step completed
     failed/    <file> and <id>.result.json: a bad jobspec or a failed step, with the reason
 
@@ -33,6 +35,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from jobspec.document.model import Jobspec
+from jobspec.document.problems import JobspecError
+from jobspec.receiver.taken_in import copy_sources, take_in
 
 STATES = ("incoming", "active", "done", "failed")
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -87,6 +93,10 @@ class Claim:
         write_atomically(target / f"{self.id}.result.json", json.dumps(result, indent=2, default=str).encode())
         os.rename(self.path, target / self.name)
         self.journal_path.unlink(missing_ok=True)
+        if state == "done":
+            import shutil
+
+            shutil.rmtree(self.spool.files_of(self.id), ignore_errors=True)
         self.release()
 
     def give_back(self) -> None:
@@ -107,28 +117,45 @@ class Spool:
     def dir(self, name: str) -> Path:
         return self.root / name
 
-    def create(self, names: tuple[str, ...] = ("tmp", "journal", *STATES)) -> None:
+    def create(self, names: tuple[str, ...] = ("tmp", "journal", "files", *STATES)) -> None:
         if not self.root.is_dir():
             self.root.mkdir(mode=PRIVATE_DIR, parents=True)
         for name in names:
             self.dir(name).mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
+    def exists(self) -> bool:
+        """Whether this folder is a spool (it has incoming/): the command never makes one
+        by accident out of a mistyped path (`jobspec spool create` makes one)."""
+        return self.dir("incoming").is_dir()
+
+    def files_of(self, entry_id: str) -> Path:
+        return self.dir("files") / entry_id
+
     def enqueue_text(self, text: str, name: str = "jobspec.yaml") -> Path:
         """Place a jobspec in incoming/, atomically; return its path there."""
+        return self.prepare(text, name).commit()
+
+    def prepare(self, text: str, name: str = "jobspec.yaml", jobspec: Jobspec | None = None) -> Prepared:
+        """Write an entry into tmp/, with what ``jobspec``'s copy steps read (see
+        `taken_in`), ready to `Prepared.commit`; JobspecError (after cleaning up) if
+        those files cannot be taken in."""
         self.create(("tmp", "incoming"))
         stem, suffix = os.path.splitext(os.path.basename(name))
         suffix = suffix if suffix in SUFFIXES else ".yaml"
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:64] or "jobspec"
         entry = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}-{safe}{suffix}"
-        tmp = self.dir("tmp") / entry
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        prepared = Prepared(self, entry)
+        fd = os.open(prepared.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        target = self.dir("incoming") / entry
-        os.rename(tmp, target)
-        return target
+        if jobspec is not None and copy_sources(jobspec):
+            problems = take_in(jobspec, prepared.tmp_files)
+            if problems:
+                prepared.discard()
+                raise JobspecError(problems)
+        return prepared
 
     def waiting(self) -> list[str]:
         """Names in incoming/, oldest first."""
@@ -199,6 +226,37 @@ class Spool:
                     continue
                 latest.append({"id": data.get("id"), "file": data.get("file"), "reason": data.get("reason")})
         return {"spool": str(self.root), "counts": counts, "oldest_waiting": oldest, "latest_failures": latest}
+
+
+@dataclass
+class Prepared:
+    """An entry written into tmp/ (with its files, if any), not yet visible to receivers."""
+
+    spool: Spool
+    entry: str
+
+    @property
+    def tmp(self) -> Path:
+        return self.spool.dir("tmp") / self.entry
+
+    @property
+    def tmp_files(self) -> Path:
+        return self.spool.dir("tmp") / f"{Path(self.entry).stem}.files"
+
+    def commit(self) -> Path:
+        """Make it visible: its files first, then the entry itself (the one rename that counts)."""
+        if self.tmp_files.is_dir():
+            self.spool.create(("files",))
+            os.rename(self.tmp_files, self.spool.files_of(Path(self.entry).stem))
+        target = self.spool.dir("incoming") / self.entry
+        os.rename(self.tmp, target)
+        return target
+
+    def discard(self) -> None:
+        import shutil
+
+        self.tmp.unlink(missing_ok=True)
+        shutil.rmtree(self.tmp_files, ignore_errors=True)
 
 
 def _open_locked(path: Path) -> int | None:

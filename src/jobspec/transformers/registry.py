@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from jobspec.document.problems import JobspecError, Problem, did_you_mean, one_of
@@ -52,6 +52,22 @@ class Entry:
         if not (isinstance(obj, type) and issubclass(obj, Transformer)):
             raise PluginError(f"transformer '{self.name}' ({self.target}) is not a Transformer subclass")
         return obj
+
+
+@dataclass
+class Choice:
+    """The transformer chosen, why, and (for an automatic choice) each one passed over with why."""
+
+    cls: type[Transformer]
+    why: str
+    passed_over: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.cls.name,
+            "why": self.why,
+            "passed_over": [{"name": name, "why": why} for name, why in self.passed_over],
+        }
 
 
 class PluginError(JobspecError):
@@ -120,22 +136,54 @@ class TransformerRegistry:
         return found
 
     def choose(self, name: str | None = None) -> tuple[type[Transformer], str]:
-        """The transformer to use and why: ``name``, else $JOBSPEC_TRANSFORMER, else the
-        available transformer with the highest `Transformer.affinity` (plugins included)."""
+        """The transformer to use and why (see `choice`, which also says who was passed over)."""
+        chosen = self.choice(name)
+        return chosen.cls, chosen.why
+
+    def choice(self, name: str | None = None) -> Choice:
+        """The transformer to use, why, and why each other one was passed over: ``name``,
+        else $JOBSPEC_TRANSFORMER, else the available transformer with the highest
+        `Transformer.affinity` (plugins included).
+
+        Only what the choice asks anyway is asked: `available` of each candidate down to the
+        one chosen (the one costly answer, Slurm's ping, is paid only there), and of those that
+        do not offer themselves (affinity 0), whose answer is cheap by the contract.
+        """
         if name:
-            return self.get_plugin(name), "chosen with -t"
+            return Choice(self.get_plugin(name), "chosen with -t")
         env = os.environ.get("JOBSPEC_TRANSFORMER")
         if env:
-            return self.get_plugin(env), "from JOBSPEC_TRANSFORMER"
-        ranked = sorted(((_asked(cls.affinity, 0), cls) for cls in self.loaded()), key=lambda p: p[0], reverse=True)
+            return Choice(self.get_plugin(env), "from JOBSPEC_TRANSFORMER")
+        passed: list[tuple[str, str]] = []
+        ranked: list[tuple[int, type[Transformer]]] = []
+        for each in self.names():
+            try:
+                cls = self.get_plugin(each)
+            except JobspecError as e:
+                passed.append((each, f"cannot be loaded ({e.problems[0].message})"))
+                continue
+            ranked.append((_asked(cls.affinity, 0), cls))
+        ranked.sort(key=lambda pair: pair[0], reverse=True)
+        chosen: tuple[type[Transformer], str] | None = None
         for affinity, cls in ranked:
             if affinity <= 0:
-                break
-            ok, why = _asked(cls.available, (False, ""))
-            if ok:
-                return cls, why
-        known = one_of([cls.name for cls in self.loaded()])
-        raise JobspecError(Problem(f"no transformer offers itself here: name one with -t ({known})"))
+                ok, why = _asked(cls.available, (False, "its availability check failed"))
+                if ok:
+                    why = f"offers itself only when named (-t {cls.name}), though it could run here: {why}"
+                passed.append((cls.name, why))
+            elif chosen is not None:
+                passed.append((cls.name, f"not asked: {chosen[0].name} comes first"))
+            else:
+                ok, why = _asked(cls.available, (False, "its availability check failed"))
+                if ok:
+                    chosen = (cls, why)
+                else:
+                    passed.append((cls.name, why))
+        if chosen is None:
+            known = one_of([cls.name for _, cls in ranked])
+            reasons = "".join(f"\n  {who}: {why}" for who, why in passed)
+            raise JobspecError(Problem(f"no transformer offers itself here: name one with -t ({known}){reasons}"))
+        return Choice(chosen[0], chosen[1], passed)
 
     def owner(self, job_id: str) -> type[Transformer]:
         """The transformer whose job ids look like ``job_id``, asking every one that loads."""

@@ -25,7 +25,10 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 REQUEST_TIMEOUT = (10.0, 60.0)  # connect, read (seconds) for ordinary calls
 WATCH_WINDOW = 30  # seconds one watch request lasts before it is renewed
 MIN_WATCH_SECONDS = 0.25  # a watch ending sooner (no event) is renewed only after this long
-INSTALL_HINT = "the kubernetes transformer needs the Kubernetes Python client: pip install 'jobspec[kubernetes]'"
+INSTALL_HINT = (
+    "the kubernetes transformer needs the Kubernetes Python client: pip install 'kubernetes>=29' "
+    "(or, in a checkout of jobspec, pip install -e '.[kubernetes]')"
+)
 
 
 class KubeError(TransformerError):
