@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -623,12 +624,12 @@ def test_dry_run_prints_yaml_for_kubectl_apply(path: Path) -> None:
     )
 
 
-def test_dry_run_changes_nothing_here(tmp_path: Path) -> None:
+def test_dry_run_changes_nothing_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No staging directory, no state, no server: nothing but text."""
-    before = set(Path("/tmp").glob("jobspec-*"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a staging directory would be made
     result = KubernetesTransformer().run(PROJECT_EXAMPLES[0], dry_run=True, reporter=Reporter(stream=io.StringIO()))
     assert result.ok and result.stage is None
-    assert set(Path("/tmp").glob("jobspec-*")) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_pinned_version_is_what_the_schemas_say() -> None:
