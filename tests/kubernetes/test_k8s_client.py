@@ -205,6 +205,7 @@ def test_after_a_failed_job_the_later_one_is_not_created(cluster: Cluster) -> No
     assert len(cluster.jobs()) == 1
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_a_file_written_after_the_first_job_reaches_the_second(cluster: Cluster) -> None:
     """The original 0.0.12 flux-receive example: install.sh, a Job, then job.sh and another Job;
     the ConfigMap is created, then replaced with both files."""
