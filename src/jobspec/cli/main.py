@@ -159,14 +159,17 @@ def _read(file: str) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.api import installed_transformers
+    from jobspec.cli.runs import report_interrupted, report_where, terminate_as_interrupt
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
     from jobspec.plugin.errors import TransformerUnavailable
     from jobspec.transformers.registry import get_transformer_registry
 
     cls, why = get_transformer_registry().choose(args.transformer)
-    stream = sys.stderr if args.json else sys.stdout
-    reporter = Reporter(stream=stream, output=stream)
+    # a dry run's files, manifests and command lines on stdout, its words on stderr (pipeable)
+    stream = sys.stderr if args.json or args.dry_run else sys.stdout
+    artifacts = sys.stdout if args.dry_run and not args.json else None
+    reporter = Reporter(stream=stream, output=stream, artifacts=artifacts)
     the_plan = plan(_read(args.file), cls(), other_systems=installed_transformers)
     if not args.dry_run:
         try:
@@ -178,15 +181,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"jobspec: transformer {cls.name} ({why})" + (", dry run: nothing is changed" if args.dry_run else "")
     )
     try:
-        result = execute(the_plan, reporter, dry_run=args.dry_run)
+        with terminate_as_interrupt():
+            result = execute(the_plan, reporter, dry_run=args.dry_run)
     except TransformerUnavailable as e:
         print(f"jobspec: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
+        reporter.line.clear()
+        report_interrupted(reporter.running)
         return 130
     if args.json:
         print(result.to_json())
+    elif not args.dry_run:
+        report_where(result, reporter.note)
     if not result.ok:
         done = ", ".join(f"{s.index + 1} ({s.step})" for s in result.completed) or "none"
         jobs = ", ".join(result.job_ids) or "none"

@@ -248,13 +248,12 @@ class KubernetesTransformer(Transformer):
 
     def manifests(self, source: Any) -> list[dict[str, Any]]:
         """The ConfigMap and Jobs a run of ``source`` would create, as dicts, without
-        creating anything: the YAML a quiet dry run's job steps print, read back."""
+        creating anything: the YAML a dry run's job steps hand on (their artifacts), read back."""
         result = self.run(source, dry_run=True, quiet=True)
         documents: list[dict[str, Any]] = []
         for step in result.steps:
-            _line, _, manifests = step.summary.partition("\n")
-            if manifests.startswith("---"):
-                documents += [d for d in yaml.safe_load_all(manifests) if d]
+            if step.artifact and step.artifact.startswith("---"):
+                documents += [d for d in yaml.safe_load_all(step.artifact) if d]
         return documents
 
 

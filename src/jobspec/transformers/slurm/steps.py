@@ -317,6 +317,20 @@ class SlurmJobStep(JobStep):
         line += f"; output to {ctx.describe_path('slurm-<job id>.out')}"
         return line + self.then()
 
+    def artifact(self, ctx: StepContext) -> str | None:
+        """The sbatch command line and the script it reads on stdin; or, through the REST
+        API, the job as it would be posted (its environment left out)."""
+        job_request = self.request(ctx)
+        text, path = self.script(ctx)
+        if interface(ctx) == "rest":
+            try:
+                job = rest_job(job_request, {}, text if text is not None else self._planned_content())
+            except RestMappingError:
+                return None
+            del job["environment"]
+            return json.dumps(job, indent=2, ensure_ascii=False)
+        return shlex.join(sbatch_argv(job_request, path)) + (f"\n{text}" if text is not None else "")
+
     def _planned_content(self) -> str:
         """The batch script as the jobspec writes it (a dry run has nothing on disk to read)."""
         planned = self.scripts.get(self.get("filename"))
