@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--strict", action="store_true", help="a directive that would be dropped is an error")
     imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
 
+    from jobspec.cli.jobs import add_commands
+
+    add_commands(command)
     command("version", "print the version")
     return parser
 
@@ -128,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "receive": cmd_receive,
         "spool": cmd_spool_status,
         "import": cmd_import,
+        "list": _jobs_command,
+        "logs": _jobs_command,
+        "prune": _jobs_command,
     }[args.command]
     try:
         return handler(args)
@@ -139,6 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_FAILED
+
+
+def _jobs_command(args: argparse.Namespace) -> int:
+    from jobspec.cli import jobs
+
+    return {"list": jobs.cmd_list, "logs": jobs.cmd_logs, "prune": jobs.cmd_prune}[args.command](args)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
