@@ -6,8 +6,12 @@ Each backend's folder has its own support module beside its tests.
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -121,3 +125,57 @@ def one_core_jobspec(transform: list[dict[str, Any]], script: str, count: dict[s
         },
     }
     return yaml.safe_dump(data, sort_keys=False)
+
+
+class Session:
+    """`jobspec ARGS` with its stdout on a pseudo-terminal (``tty``) or a pipe, read as it comes."""
+
+    def __init__(self, args: list[str], tty: bool) -> None:
+        cmd = [sys.executable, "-m", "jobspec.cli.main", *args]
+        env = {**os.environ, "NO_COLOR": "1"}  # the step lines as plain text, to match
+        if tty:
+            self.fd, child = pty.openpty()
+            self.proc = subprocess.Popen(
+                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, close_fds=True, env=env
+            )
+            os.close(child)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            assert self.proc.stdout is not None
+            self.fd = self.proc.stdout.fileno()
+        self.seen = ""
+
+    def read_until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.seen)
+            if found:
+                return found
+            assert time.monotonic() < deadline, f"never saw {pattern!r} in {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # the pty's other end closed
+                    chunk = b""
+                if not chunk and self.proc.poll() is not None:
+                    continue
+                self.seen += chunk.decode("utf-8", "replace")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        try:
+            while True:
+                ready, _, _ = select.select([self.fd], [], [], 0.2)
+                if not ready:
+                    if self.proc.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(self.fd, 4096)
+                if not chunk:
+                    break
+                self.seen += chunk.decode("utf-8", "replace")
+        except OSError:
+            pass
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read().decode()
+        return self.proc.wait(timeout), err

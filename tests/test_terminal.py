@@ -5,18 +5,13 @@ leaves running, where the files went; and `jobspec list`, `logs`, `prune`."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from support import jobspec_cli, one_core_jobspec
+from support import Session, jobspec_cli, one_core_jobspec
 
 JOB_ID = re.compile(r"job (local-[0-9a-f]+-[0-9a-f]+) submitted")
 
@@ -28,60 +23,6 @@ def gated_jobspec(tmp_path: Path, wait: bool = True) -> Path:
     steps = [{"step": "write", "filename": "a.sh"}, {"step": "submit", "filename": "a.sh", "wait": wait}]
     path.write_text(one_core_jobspec(steps, script))
     return path
-
-
-class Session:
-    """`jobspec ARGS` with its stdout on a pseudo-terminal (``tty``) or a pipe, read as it comes."""
-
-    def __init__(self, args: list[str], tty: bool) -> None:
-        cmd = [sys.executable, "-m", "jobspec.cli.main", *args]
-        env = {**os.environ, "NO_COLOR": "1"}  # the step lines as plain text, to match
-        if tty:
-            self.fd, child = pty.openpty()
-            self.proc = subprocess.Popen(
-                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, close_fds=True, env=env
-            )
-            os.close(child)
-        else:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            assert self.proc.stdout is not None
-            self.fd = self.proc.stdout.fileno()
-        self.seen = ""
-
-    def read_until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = re.search(pattern, self.seen)
-            if found:
-                return found
-            assert time.monotonic() < deadline, f"never saw {pattern!r} in {self.seen!r}"
-            ready, _, _ = select.select([self.fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:  # the pty's other end closed
-                    chunk = b""
-                if not chunk and self.proc.poll() is not None:
-                    continue
-                self.seen += chunk.decode("utf-8", "replace")
-
-    def finish(self, timeout: float = 30) -> tuple[int, str]:
-        try:
-            while True:
-                ready, _, _ = select.select([self.fd], [], [], 0.2)
-                if not ready:
-                    if self.proc.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(self.fd, 4096)
-                if not chunk:
-                    break
-                self.seen += chunk.decode("utf-8", "replace")
-        except OSError:
-            pass
-        assert self.proc.stderr is not None
-        err = self.proc.stderr.read().decode()
-        return self.proc.wait(timeout), err
 
 
 @pytest.mark.slow
@@ -182,3 +123,13 @@ def test_dry_run_json_carries_the_artifacts(tmp_path: Path) -> None:
     steps_out = json.loads(done.stdout)["steps"]
     assert steps_out[0]["artifact"] == "#!/bin/sh\necho hi\n"
     assert steps_out[1]["artifact"] == "/bin/sh '<new temporary directory>/a.sh'"
+
+
+def test_wait_says_that_it_timed_out(tmp_path: Path) -> None:
+    done = jobspec_cli("run", "--json", str(gated_jobspec(tmp_path, wait=False)))
+    job_id = json.loads(done.stdout)["job_ids"][0]
+    waited = jobspec_cli("wait", "--timeout", "0.5", job_id)
+    assert waited.returncode == 1
+    assert f"jobspec: {job_id}: timed out after 0.5 s; still running" in waited.stderr
+    (tmp_path / "go").touch()
+    assert jobspec_cli("wait", job_id).returncode == 0
