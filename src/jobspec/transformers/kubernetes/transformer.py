@@ -34,10 +34,11 @@ from jobspec.plugin import (
     StepError,
     Transformer,
     TransformerOptions,
+    TransformerUnavailable,
     UnsetStep,
 )
 from jobspec.transformers.kubernetes import manifests as mf
-from jobspec.transformers.kubernetes.client import Credentials, KubeError, Session, connect, in_cluster
+from jobspec.transformers.kubernetes.client import INSTALL_HINT, Credentials, KubeError, Session, connect, in_cluster
 from jobspec.transformers.kubernetes.ids import is_job_id, job_id, parse_job_id
 from jobspec.transformers.kubernetes.outcome import job_outcome
 from jobspec.transformers.kubernetes.staged_files import KubeCopy, KubeWrite
@@ -100,7 +101,12 @@ class KubernetesTransformer(Transformer):
 
     def ensure_ready(self) -> None:
         """Credentials from here (available()), or named by the plan itself: an auth step
-        with a token, a kubeconfig or in_cluster, or the kubernetes.kubeconfig setting."""
+        with a token, a kubeconfig or in_cluster, or the kubernetes.kubeconfig setting.
+        First of all the client library: without it, no step may start."""
+        import importlib.util
+
+        if importlib.util.find_spec("kubernetes") is None:  # looked for, not imported: that is slow
+            raise TransformerUnavailable(f"transformer {self.name} cannot run here: {INSTALL_HINT}")
         if self._plan_credentials:
             self._ready = True
             return
