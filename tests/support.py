@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -132,15 +133,18 @@ class Session:
 
     def __init__(self, args: list[str], tty: bool) -> None:
         cmd = [sys.executable, "-m", "jobspec.cli.main", *args]
+        # Ctrl-C as at an interactive shell, even when these tests run in a background job
+        # (whose shell made SIGINT ignored, which Python would keep)
+        reset = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
         env = {**os.environ, "NO_COLOR": "1"}  # the step lines as plain text, to match
         if tty:
             self.fd, child = pty.openpty()
             self.proc = subprocess.Popen(
-                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, close_fds=True, env=env
+                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, close_fds=True, env=env, **reset
             )
             os.close(child)
         else:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **reset)
             assert self.proc.stdout is not None
             self.fd = self.proc.stdout.fileno()
         self.seen = ""
@@ -163,8 +167,14 @@ class Session:
                 self.seen += chunk.decode("utf-8", "replace")
 
     def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """Read to the end; the exit code and stderr. A command still running after
+        ``timeout`` seconds is killed and fails the test."""
+        deadline = time.monotonic() + timeout
         try:
             while True:
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    pytest.fail(f"still running after {timeout:g} s; it printed {self.seen!r}")
                 ready, _, _ = select.select([self.fd], [], [], 0.2)
                 if not ready:
                     if self.proc.poll() is not None:

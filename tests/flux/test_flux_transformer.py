@@ -124,8 +124,8 @@ def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) ->
         pytest.skip("flux-core's bindings import here")
     done = jobspec_cli("run", "--dry-run", "-t", "flux", str(ORIGINAL_EXAMPLES[-1]), env=env)
     assert done.returncode == 0, done.stderr
-    assert (
-        '"slot": "hello-world"' in done.stdout and "flux submit --nodes=4 --ntasks=4 --cores-per-task=4" in done.stdout
+    assert (  # the Flux jobspec as it is on stdout, the words (and the command by hand) on stderr
+        '"slot": "hello-world"' in done.stdout and "flux submit --nodes=4 --ntasks=4 --cores-per-task=4" in done.stderr
     )
 
 

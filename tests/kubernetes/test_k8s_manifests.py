@@ -677,8 +677,11 @@ def test_without_the_client_a_run_says_what_to_install(tmp_path: Path) -> None:
         "sys.modules['kubernetes'] = None  # as if not installed\n"
         "from jobspec.engine.run import Reporter\n"
         "from jobspec.transformers.kubernetes.transformer import KubernetesTransformer\n"
-        f"r = KubernetesTransformer().run({str(PROJECT_EXAMPLES[0])!r}, reporter=Reporter(stream=io.StringIO()))\n"
-        "print(r.error)\n",
+        "from jobspec.plugin import TransformerUnavailable\n"
+        "try:\n"
+        f"    KubernetesTransformer().run({str(PROJECT_EXAMPLES[0])!r}, reporter=Reporter(stream=io.StringIO()))\n"
+        "except TransformerUnavailable as e:\n"  # before the first step, not at the first job
+        "    print(e)\n",
         KUBECONFIG=str(kubeconfig),
     )
     assert done.returncode == 0, done.stderr

@@ -75,9 +75,11 @@ def test_dry_run_submits_nothing(tmp_path: Path) -> None:
     before = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
     done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
     assert done.returncode == 0, done.stderr
-    assert "would run `sbatch --parsable --job-name=job" in done.stdout
-    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2 --time=1" in done.stdout
-    assert "whose script starts 2 tasks of" in done.stdout
+    assert "would run `sbatch --parsable --job-name=job" in done.stderr  # in words, on stderr
+    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2 --time=1" in done.stderr
+    assert "whose script starts 2 tasks of" in done.stderr
+    # the command line and the script sbatch reads, as they are, on stdout
+    assert "\nsbatch --parsable --job-name=job " in done.stdout and "\n#!/bin/sh\n" in done.stdout
     after = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
     assert len(after.split()) == len(before.split())
 
