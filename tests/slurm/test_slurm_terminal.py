@@ -3,6 +3,7 @@ a controller that is down reported at once, a time limit Slurm rounds up."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -67,3 +68,23 @@ def test_a_duration_slurm_rounds_up_is_said(tmp_path: Path) -> None:
     assert done.stdout.count(warning) == 1
     exact = write_doc(tmp_path, {**doc, "attributes": {"system": {"duration": 120}}}, "exact.yaml")
     assert "whole minutes" not in jobspec_cli("run", "-t", "slurm", "--dry-run", str(exact)).stderr
+
+
+def test_list_asks_slurm_and_says_when_it_cannot(tmp_path: Path) -> None:
+    transform = [{"step": "write", "filename": "a.sh"}, {"step": "submit", "filename": "a.sh"}]
+    path = write_doc(tmp_path, jobspec_doc(graph(0, 1, 1), transform, {"a.sh": "#!/bin/sh\necho from slurm\n"}))
+    done = jobspec_cli("run", "-t", "slurm", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(done.stdout)["job_ids"][0]
+    assert jobspec_cli("wait", job_id).returncode == 0
+    row = jobspec_cli("list").stdout.splitlines()[1].split()
+    assert row[:3] == [job_id, "slurm", "completed"]  # asked of Slurm: the index said "submitted"
+    assert jobspec_cli("logs", job_id).stdout == "from slurm\n"
+
+    second = jobspec_cli("run", "-t", "slurm", "--json", str(path))
+    other = json.loads(second.stdout)["job_ids"][0]
+    listed = jobspec_cli("list", env={"SLURM_CONF": str(dead_controller_conf(tmp_path))})
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[1].split()[:3] == [other, "slurm", "submitted?"]
+    assert f"{other}: state as last known: Slurm did not answer" in listed.stderr
+    assert jobspec_cli("wait", other).returncode == 0

@@ -30,20 +30,24 @@ def add_commands(command: Any) -> None:
     prune.add_argument("days", metavar="DAYS", type=float, help="age in days (0: every job that has ended)")
 
 
-def _refresh(index: JobIndex, job: IndexedJob) -> str | None:
-    """Ask the job's transformer for its state, if not known to have ended; why not, or None."""
+def _refresh(index: JobIndex, job: IndexedJob, unreachable: dict[str, str]) -> str | None:
+    """Ask the job's transformer for its state, if not known to have ended; why not, or None.
+    A transformer that did not answer is not asked again (``unreachable``): one wait, not one a job."""
     from jobspec.document.problems import JobspecError
     from jobspec.plugin.errors import JobLookupError, TransformerError
     from jobspec.transformers.registry import get_transformer_registry
 
     if job.done:
         return None
+    if job.transformer in unreachable:
+        return unreachable[job.transformer]
     try:
         status = get_transformer_registry().get_plugin(job.transformer)().status(job.job_id)
     except JobLookupError:
         job.state = "unknown"
         return "the scheduler no longer knows it"
     except (JobspecError, TransformerError, OSError, RuntimeError) as e:
+        unreachable[job.transformer] = str(e)
         return str(e)
     job.state, job.exit_code = status.state, status.exit_code
     index.set_state(job.job_id, job.transformer, status.state, status.exit_code)
@@ -57,7 +61,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     index = JobIndex()
     jobs = index.jobs(args.last)
-    notes = {job.job_id: _refresh(index, job) for job in jobs}
+    unreachable: dict[str, str] = {}
+    notes = {job.job_id: _refresh(index, job, unreachable) for job in jobs}
     if args.json:
         rows = [{**vars(job), "note": notes[job.job_id]} for job in jobs]
         print(json.dumps(rows, indent=2))
