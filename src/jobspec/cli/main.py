@@ -383,7 +383,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         statuses.append(status)
         if args.command == "wait" and status.state != "completed":
             code = max(code, EXIT_FAILED)
-            if not status.done:
+            if not status.done and args.timeout is not None:
                 print(f"jobspec: {job_id}: timed out after {args.timeout:g} s; still {status.state}", file=sys.stderr)
         if not args.json:
             print(_status_line(status))
