@@ -451,6 +451,29 @@ def test_a_stuck_pod_is_reported_while_waiting(cluster: Cluster) -> None:
     assert steps.getvalue().count(": ErrImagePull: pull access denied") == 1
 
 
+def test_waiting_shows_the_jobs_state_as_it_changes(cluster: Cluster) -> None:
+    """Off a terminal, one line per change of the Job's state while a step waits for it."""
+    data = two_steps("echo first", second_after=False, first_wait=True)
+    data["task"]["transform"] = data["task"]["transform"][:3]
+    cluster.kubelet.hold_all = True
+
+    def release() -> None:
+        while not cluster.kubelet.seen:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        cluster.kubelet.hold_all = False
+
+    threading.Thread(target=release, daemon=True).start()
+    steps = io.StringIO()
+    result = run(data, steps=steps)
+    assert result.ok, result.error
+    job_id = result.job_ids[0]
+    lines = steps.getvalue().splitlines()
+    submitted = lines.index(f"   job {job_id} submitted")
+    assert lines[submitted + 1] == f"   job {job_id}: pending"  # held: no pod has started
+    assert lines.count(f"   job {job_id}: pending") == 1  # once, however often the Job changed
+
+
 def test_a_resumed_run_finds_its_job_and_keeps_its_names(cluster: Cluster, tmp_path: Path) -> None:
     """The receiver's resumable runs: the Job carries the step's submit key (a label of its
     hash, an annotation of itself); a run cut short after creating it, and resumed, adopts

@@ -286,8 +286,13 @@ class KubeJobStep(JobStep):
         namespace, name = parse_job_id(the_id)
         from jobspec.transformers.kubernetes.follow import Follower
 
+        started = time.monotonic()
+
+        def changed(job: dict[str, Any]) -> None:  # waiting without streaming: the live line
+            ctx.events.waiting(job_outcome(job, None, the_id), time.monotonic() - started)
+
         with Follower(session, namespace, name, out, _noter(ctx)) as follower:
-            job = session.wait_job(namespace, name)
+            job = session.wait_job(namespace, name, on_change=changed if out is None else None)
             pods = follower.poll() if job is not None else []
         if job is None:
             return JobStatus(the_id, "cancelled", None, ctx.transformer.name, "the Job was deleted before it ended")
