@@ -4,10 +4,28 @@ Helpers that tests import live in `support` (this folder), not here."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from support import SHARED
+from support import HAVE_SHARED, NO_SHARED, SHARED, require_shared
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CI has the reference data: there, its absence is an error, never a quiet skip."""
+    if os.environ.get("CI") and not HAVE_SHARED:
+        raise pytest.UsageError(f"CI (CI={os.environ['CI']}) runs every test, but it {NO_SHARED}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without the reference data, a test given one of its files as a parameter skips."""
+    if HAVE_SHARED:
+        return
+    skip = pytest.mark.skip(reason=NO_SHARED)
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(isinstance(v, Path) and v.is_relative_to(SHARED) for v in params.values()):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +42,6 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    if not (SHARED / "seed" / "examples").is_dir():
-        pytest.fail(f"the shared folder is missing: expected {SHARED} (set JOBSPEC_SHARED_DIR)")
+    """The reference data folder; a test asking for it skips where it is absent."""
+    require_shared()
     return SHARED

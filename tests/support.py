@@ -6,19 +6,43 @@ Each backend's folder has its own support module beside its tests.
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JOBSPEC_SHARED_DIR", ROOT.parent / "shared"))
 EXAMPLES = ROOT / "examples"
+# The reference data beside the repository (the original examples, Flux's RFCs): a fresh
+# clone has none, and its tests skip; CI has it, and fails loudly without it (conftest.py).
+HAVE_SHARED = (SHARED / "seed" / "examples").is_dir() and (SHARED / "flux-rfc").is_dir()
+NO_SHARED = f"needs the reference data in {SHARED} (absent; set JOBSPEC_SHARED_DIR to use another folder)"
+# Stands for the original examples where they are absent, so a test parametrized over them
+# is collected once and skipped with the reason above (not "got empty parameter set").
+ABSENT_EXAMPLE = SHARED / "seed" / "examples" / "absent.yaml"
+
+
+def require_shared() -> None:
+    """Skip the calling test (fail it under CI) when the reference data is absent."""
+    if not HAVE_SHARED:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run every test: {NO_SHARED}")
+        pytest.skip(NO_SHARED)
 
 
 def seed_examples() -> list[Path]:
+    """The original 0.0.12 examples, or `ABSENT_EXAMPLE` alone where they are absent."""
+    if not HAVE_SHARED:
+        return [ABSENT_EXAMPLE]
     return sorted((SHARED / "seed" / "examples").glob("*.yaml"))
 
 
@@ -102,3 +126,66 @@ def one_core_jobspec(transform: list[dict[str, Any]], script: str, count: dict[s
         },
     }
     return yaml.safe_dump(data, sort_keys=False)
+
+
+class Session:
+    """`jobspec ARGS` with its stdout on a pseudo-terminal (``tty``) or a pipe, read as it comes."""
+
+    def __init__(self, args: list[str], tty: bool) -> None:
+        cmd = [sys.executable, "-m", "jobspec.cli.main", *args]
+        # Ctrl-C as at an interactive shell, even when these tests run in a background job
+        # (whose shell made SIGINT ignored, which Python would keep)
+        reset = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)}
+        env = {**os.environ, "NO_COLOR": "1"}  # the step lines as plain text, to match
+        if tty:
+            self.fd, child = pty.openpty()
+            self.proc = subprocess.Popen(
+                cmd, stdin=child, stdout=child, stderr=subprocess.PIPE, close_fds=True, env=env, **reset
+            )
+            os.close(child)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **reset)
+            assert self.proc.stdout is not None
+            self.fd = self.proc.stdout.fileno()
+        self.seen = ""
+
+    def read_until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.seen)
+            if found:
+                return found
+            assert time.monotonic() < deadline, f"never saw {pattern!r} in {self.seen!r}"
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # the pty's other end closed
+                    chunk = b""
+                if not chunk and self.proc.poll() is not None:
+                    continue
+                self.seen += chunk.decode("utf-8", "replace")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """Read to the end; the exit code and stderr. A command still running after
+        ``timeout`` seconds is killed and fails the test."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    pytest.fail(f"still running after {timeout:g} s; it printed {self.seen!r}")
+                ready, _, _ = select.select([self.fd], [], [], 0.2)
+                if not ready:
+                    if self.proc.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(self.fd, 4096)
+                if not chunk:
+                    break
+                self.seen += chunk.decode("utf-8", "replace")
+        except OSError:
+            pass
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read().decode()
+        return self.proc.wait(timeout), err

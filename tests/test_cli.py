@@ -95,9 +95,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     before = set(os.listdir("/tmp"))
     done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)))
     assert done.returncode == 0, done.stderr
-    assert "dry run: nothing is changed" in done.stdout
-    assert "would write <new temporary directory>/job.sh (executable)" in done.stdout
-    assert "would start 2 tasks of `/bin/bash '<new temporary directory>/job.sh'`" in done.stdout
+    assert "dry run: nothing is changed" in done.stderr  # the words on stderr
+    assert "would write <new temporary directory>/job.sh (executable)" in done.stderr
+    assert "would start 2 tasks of `/bin/bash '<new temporary directory>/job.sh'`" in done.stderr
+    # what would be written and run, as it is, on stdout
+    assert done.stdout.startswith("#!/bin/bash\n") and "=> step" not in done.stdout
+    assert done.stdout.endswith("/bin/bash '<new temporary directory>/job.sh'\n")
     assert not [p for p in set(os.listdir("/tmp")) - before if p.startswith("jobspec-")]
 
 

@@ -61,7 +61,14 @@ def test_one_line_per_step_as_jobspec_0_0_12_printed_them(tmp_path: Path) -> Non
     out = io.StringIO()
     result = run(make_jobspec(tmp_path), "local", reporter=Reporter(stream=out, output=io.StringIO(), color=False))
     lines = out.getvalue().splitlines()
-    assert lines == ["=> step write job.sh OK", f"=> step submit {result.job_ids[0]} OK"]
+    # the step waits: its job is shown the moment it exists, with its output files
+    stage = result.stage
+    job = result.job_ids[0]
+    assert lines == [
+        "=> step write job.sh OK",
+        f"   job {job} submitted; output {stage}/{job}.out, errors {stage}/{job}.err",
+        f"=> step submit {job} OK",
+    ]
 
 
 def test_a_failing_step_stops_the_run_and_says_what_completed(tmp_path: Path) -> None:
@@ -82,7 +89,8 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert result.ok and not stage.exists() and result.job_ids == []
     text = out.getvalue()
     assert f"would write {stage}/job.sh (executable)" in text
-    assert '| echo "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"' in text
+    # the file as it would be written is the step's artifact (the command prints it on stdout)
+    assert result.steps[1].artifact == '#!/bin/bash\necho "task $JOBSPEC_TASK_RANK of $JOBSPEC_TASK_COUNT"\n'
     assert f"would start 2 tasks of `/bin/bash {stage}/job.sh`" in text
 
 

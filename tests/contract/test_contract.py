@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import EXAMPLES, HELLO, SHARED, jobspec_cli, make_jobspec
+from support import EXAMPLES, HELLO, jobspec_cli, make_jobspec, seed_examples
 
 from jobspec.document.problems import JobspecError
 from jobspec.engine.plan import plan
@@ -27,7 +27,7 @@ from jobspec.transformers.registry import BUILTIN, get_transformer_registry
 
 PLUGINS = {"toy": "entry point", "echo": "module"}
 NAMES = [*BUILTIN, *PLUGINS]
-EXAMPLE_FILES = sorted((SHARED / "seed" / "examples").glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml"))
+EXAMPLE_FILES = seed_examples() + sorted(EXAMPLES.glob("*.yaml"))
 
 
 @pytest.fixture(params=NAMES)

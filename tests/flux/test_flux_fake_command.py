@@ -63,6 +63,7 @@ def quiet_run(path: Path | str) -> tuple[object, str]:
     return result, out.getvalue()
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_fake_flux_original_and_project_examples_run_through_the_command_client(fake_flux: FakeFlux) -> None:
     for path in [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES]:
         if path.name == "hello-world-batch.yaml":

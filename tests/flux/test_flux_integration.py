@@ -287,6 +287,7 @@ def test_rejected_job_shows_fluxs_message(interface: str, tmp_path: Path) -> Non
         assert result.job_ids == []  # refused at the first submit: both share the graph
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_bindings_and_command_submit_the_same_jobspec(instance: dict[str, Any], tmp_path: Path) -> None:
     if instance["bindings"] is None:
         pytest.skip("flux-core's Python bindings do not import in this Python")

@@ -256,6 +256,7 @@ def test_every_example_builds_valid_flux_jobspecs(path: Path) -> None:
             assert "dependencies" not in system
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_original_hello_world_is_what_flux_submit_would_ask_for() -> None:
     """The original 0.0.12 hello-world example, resource by resource (RFC 25 use case 1.1's shape)."""
     original = next(p for p in example_jobspecs() if p.name == "hello-world-jobspec.yaml")

@@ -57,6 +57,7 @@ def test_not_in_an_instance_says_so_in_one_line_and_writes_nothing(no_flux: dict
     assert done.stdout == ""
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_not_in_an_instance_from_python(no_flux: dict[str, str]) -> None:
     the_plan = plan(ORIGINAL_EXAMPLES[0], FluxTransformer())  # planning and dry runs work anywhere
     assert execute(the_plan, dry_run=True, reporter=Reporter(stream=io.StringIO(), color=False)).ok
@@ -67,6 +68,7 @@ def test_not_in_an_instance_from_python(no_flux: dict[str, str]) -> None:
     assert not ok and "FLUX_URI" in why
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_flux_uri_without_bindings_or_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUX_URI", "local:///x")
     monkeypatch.setattr(flux_transformer, "command_path", lambda: None)
@@ -110,6 +112,7 @@ def test_dry_run_shows_the_flux_jobspec_and_the_command(in_instance: None, path:
     assert "<new temporary directory>/" in text
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) -> None:
     env = dict(no_flux, FLUX_URI="local:///nonexistent/broker")
     fake = tmp_path / "bin"
@@ -121,8 +124,8 @@ def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) ->
         pytest.skip("flux-core's bindings import here")
     done = jobspec_cli("run", "--dry-run", "-t", "flux", str(ORIGINAL_EXAMPLES[-1]), env=env)
     assert done.returncode == 0, done.stderr
-    assert (
-        '"slot": "hello-world"' in done.stdout and "flux submit --nodes=4 --ntasks=4 --cores-per-task=4" in done.stdout
+    assert (  # the Flux jobspec as it is on stdout, the words (and the command by hand) on stderr
+        '"slot": "hello-world"' in done.stdout and "flux submit --nodes=4 --ntasks=4 --cores-per-task=4" in done.stderr
     )
 
 
@@ -231,6 +234,7 @@ def test_native_format_is_rfc25(shared: Path) -> None:
     assert [p.message for p in flux.native_problems(load(broken, check=False))] == ["version must be 1"]
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_batch_jobs_launch_their_tasks_with_flux_run(in_instance: None) -> None:
     batch = next(p for p in ORIGINAL_EXAMPLES if p.name == "hello-world-batch.yaml")
     result = execute(plan(batch, FluxTransformer()), Reporter(stream=io.StringIO(), color=False), dry_run=True)

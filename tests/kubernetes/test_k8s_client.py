@@ -205,6 +205,7 @@ def test_after_a_failed_job_the_later_one_is_not_created(cluster: Cluster) -> No
     assert len(cluster.jobs()) == 1
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_a_file_written_after_the_first_job_reaches_the_second(cluster: Cluster) -> None:
     """The original 0.0.12 flux-receive example: install.sh, a Job, then job.sh and another Job;
     the ConfigMap is created, then replaced with both files."""
@@ -462,6 +463,29 @@ def test_a_stuck_pod_is_reported_while_waiting(cluster: Cluster) -> None:
     result = run(data, steps=steps)
     assert result.ok, result.error
     assert steps.getvalue().count(": ErrImagePull: pull access denied") == 1
+
+
+def test_waiting_shows_the_jobs_state_as_it_changes(cluster: Cluster) -> None:
+    """Off a terminal, one line per change of the Job's state while a step waits for it."""
+    data = two_steps("echo first", second_after=False, first_wait=True)
+    data["task"]["transform"] = data["task"]["transform"][:3]
+    cluster.kubelet.hold_all = True
+
+    def release() -> None:
+        while not cluster.kubelet.seen:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        cluster.kubelet.hold_all = False
+
+    threading.Thread(target=release, daemon=True).start()
+    steps = io.StringIO()
+    result = run(data, steps=steps)
+    assert result.ok, result.error
+    job_id = result.job_ids[0]
+    lines = steps.getvalue().splitlines()
+    submitted = lines.index(f"   job {job_id} submitted")
+    assert lines[submitted + 1] == f"   job {job_id}: pending"  # held: no pod has started
+    assert lines.count(f"   job {job_id}: pending") == 1  # once, however often the Job changed
 
 
 def test_a_resumed_run_finds_its_job_and_keeps_its_names(cluster: Cluster, tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def test_every_example_runs_on_slurm(example: Path, interface: str) -> None:
         assert done.stderr.count("hello world from") == 4  # --json: the streamed output goes to stderr
 
 
+@pytest.mark.usefixtures("shared")  # its original examples
 def test_the_original_python_use() -> None:
     example = next(p for p in seed_examples() if p.name == "hello-world-jobspec.yaml")
     result = (

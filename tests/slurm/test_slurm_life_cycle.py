@@ -71,15 +71,18 @@ def test_available_and_listed() -> None:
 
 
 def test_dry_run_submits_nothing(tmp_path: Path) -> None:
-    path = write_doc(tmp_path, jobspec_doc(graph(2, 1, 2), SUBMIT_AND_WAIT, {"task.sh": TASK}, None, {"duration": 60}))
-    before = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
+    name = f"dry-{uuid.uuid4().hex[:8]}"  # the job's name, from the file's: no other test's (the cluster is shared)
+    doc = jobspec_doc(graph(2, 1, 2), SUBMIT_AND_WAIT, {"task.sh": TASK}, None, {"duration": 60})
+    path = write_doc(tmp_path, doc, f"{name}.yaml")
     done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
     assert done.returncode == 0, done.stderr
-    assert "would run `sbatch --parsable --job-name=job" in done.stdout
-    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2 --time=1" in done.stdout
-    assert "whose script starts 2 tasks of" in done.stdout
-    after = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout
-    assert len(after.split()) == len(before.split())
+    assert f"would run `sbatch --parsable --job-name={name}" in done.stderr  # in words, on stderr
+    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2 --time=1" in done.stderr
+    assert "whose script starts 2 tasks of" in done.stderr
+    # the command line and the script sbatch reads, as they are, on stdout
+    assert f"\nsbatch --parsable --job-name={name} " in done.stdout and "\n#!/bin/sh\n" in done.stdout
+    queued = subprocess.run(["squeue", "-h", "-t", "all", "-n", name, "-o", "%i"], capture_output=True, text=True)
+    assert queued.returncode == 0 and queued.stdout.split() == []
 
 
 def test_plan_time_refusals(tmp_path: Path) -> None:

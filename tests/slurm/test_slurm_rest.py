@@ -163,7 +163,7 @@ def test_the_token_never_shows(
         assert "token for root, valid 600 s" in done.stdout + done.stderr
         assert not JWT.search(done.stdout + done.stderr)
     dry = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
-    assert "would obtain a token for Slurm's REST API with `scontrol token lifespan=600`" in dry.stdout
+    assert "would obtain a token for Slurm's REST API with `scontrol token lifespan=600`" in dry.stderr
     assert not JWT.search(dry.stdout + dry.stderr)
 
     # from Python: the very token obtained is in no result, report, log or job environment
@@ -376,7 +376,9 @@ def test_dry_run_shows_the_rest_job(tmp_path: Path) -> None:
     )
     done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(write_doc(tmp_path, doc)))
     assert done.returncode == 0, done.stderr
-    assert "/slurm/v0.0.38/job/submit the job {" in done.stdout
-    assert '"nodes": 2, "tasks": 2, "tasks_per_node": 1, "cpus_per_task": 2, "time_limit": 1}' in done.stdout
-    assert "echo pwned" not in done.stdout  # the environment is not printed (it is this process's, and the jobspec's)
-    assert not JWT.search(done.stdout)
+    assert "/slurm/v0.0.38/job/submit the job {" in done.stderr
+    assert '"nodes": 2, "tasks": 2, "tasks_per_node": 1, "cpus_per_task": 2, "time_limit": 1}' in done.stderr
+    assert '  "nodes": 2,\n  "tasks": 2,\n' in done.stdout  # the job as it would be posted, on stdout
+    # the environment is not printed (it is this process's, and the jobspec's)
+    assert "echo pwned" not in done.stdout + done.stderr
+    assert not JWT.search(done.stdout + done.stderr)

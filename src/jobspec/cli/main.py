@@ -145,8 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
 
     from jobspec.cli.completion import add_parser as add_completion
+    from jobspec.cli.jobs import add_commands as add_job_commands
     from jobspec.cli.show import add_parser as add_show
 
+    add_job_commands(command)
     add_show(command("show", "the resource graph as a tree with its counts, and the jobs' order"))
     add_completion(command("completion", "a shell completion script (bash or zsh)"))
     command("version", "print the version")
@@ -181,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "receive": _spool_command,
             "spool": _spool_command,
             "import": cmd_import,
+            "list": _jobs_command,
+            "logs": _jobs_command,
+            "prune": _jobs_command,
         }[args.command]
     )
     try:
@@ -193,6 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_FAILED
+
+
+def _jobs_command(args: argparse.Namespace) -> int:
+    from jobspec.cli import jobs
+
+    return {"list": jobs.cmd_list, "logs": jobs.cmd_logs, "prune": jobs.cmd_prune}[args.command](args)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -213,6 +224,7 @@ def _read(file: str) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobspec.api import installed_transformers
+    from jobspec.cli.runs import report_interrupted, report_where, terminate_as_interrupt
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
     from jobspec.plugin.errors import TransformerUnavailable
@@ -220,8 +232,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     choice = get_transformer_registry().choice(args.transformer)
     cls, why = choice.cls, choice.why
-    stream = sys.stderr if args.json else sys.stdout
-    reporter = Reporter(stream=stream, output=stream)
+    # a dry run's files, manifests and command lines on stdout, its words on stderr (pipeable)
+    stream = sys.stderr if args.json or args.dry_run else sys.stdout
+    artifacts = sys.stdout if args.dry_run and not args.json else None
+    reporter = Reporter(stream=stream, output=stream, artifacts=artifacts)
     the_plan = plan(_read(args.file), cls(), other_systems=installed_transformers)
     if not args.dry_run:
         try:
@@ -235,17 +249,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, reason in choice.passed_over:  # an automatic choice says why it is not another
         print(f"jobspec: passed over {name}: {reason}", file=sys.stderr)
     try:
-        result = execute(the_plan, reporter, dry_run=args.dry_run)
+        with terminate_as_interrupt():
+            result = execute(the_plan, reporter, dry_run=args.dry_run)
     except TransformerUnavailable as e:
         print(f"jobspec: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("jobspec: interrupted; jobs already submitted keep running (see jobspec status)", file=sys.stderr)
+        reporter.line.clear()
+        report_interrupted(reporter.running)
         return 130
     if args.json:
         import json
 
         print(json.dumps({**result.to_dict(), "choice": choice.to_dict()}, indent=2, default=str))
+    elif not args.dry_run:
+        report_where(result, reporter.note)
     if not result.ok:
         done = ", ".join(f"{s.index + 1} ({s.step})" for s in result.completed) or "none"
         jobs = ", ".join(result.job_ids) or "none"
@@ -376,6 +394,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         statuses.append(status)
         if args.command == "wait" and status.state != "completed":
             code = max(code, EXIT_FAILED)
+            if not status.done and args.timeout is not None:
+                print(f"jobspec: {job_id}: timed out after {args.timeout:g} s; still {status.state}", file=sys.stderr)
         if not args.json:
             print(_status_line(status))
     if args.json:

@@ -19,6 +19,7 @@ class StepRecord:
     error: str | None = None
     seconds: float = 0.0
     resumed: bool = False  # done by an earlier attempt of the same run (see the journal)
+    artifact: str | None = None  # a dry run's: the file, manifest or command the step would write or run
 
 
 @dataclass

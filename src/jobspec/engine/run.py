@@ -6,10 +6,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from jobspec.engine.live import RunEvents, StatusLine
 from jobspec.engine.result import RunResult, StepRecord
 from jobspec.plugin.context import RunState, StepContext
 from jobspec.plugin.errors import StepError
@@ -26,31 +27,53 @@ if TYPE_CHECKING:
 class Reporter:
     """Prints one line per step (``=> step submit ƒ2ab OK``); colour only on a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, output: TextIO | None = None, color: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        output: TextIO | None = None,
+        color: bool | None = None,
+        artifacts: TextIO | None = None,
+    ) -> None:
         self.stream = stream or sys.stdout
         self.output = output or sys.stdout  # where watched jobs' output goes
+        self.artifacts = artifacts  # where a dry run's files, manifests and command lines go (None: nowhere)
         if color is None:
             color = self.stream.isatty() and "NO_COLOR" not in os.environ
         self.color = color
+        self.line = StatusLine(self.stream)  # a waiting job's state (live on a terminal)
+        self.events: RunEvents | None = None  # the last run's: which jobs it left running
+
+    @property
+    def running(self) -> dict[str, str]:
+        """The jobs the run submitted and did not see end (job id -> transformer)."""
+        return dict(self.events.running) if self.events is not None else {}
 
     def _paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def note(self, text: str) -> None:
+        self.line.clear()
         print(text, file=self.stream, flush=True)
 
     def step_ok(self, label: str, summary: str) -> None:
+        self.line.clear()
         head = self._paint(f"=> step {label}", "36")
         middle = f" {summary}" if summary else ""
         print(f"{head}{middle} {self._paint('OK', '32')}", file=self.stream, flush=True)
 
     def step_failed(self, label: str, error: str) -> None:
+        self.line.clear()
         head = self._paint(f"=> step {label}", "36")
         print(f"{head} {self._paint('FAILED', '31')}: {error}", file=self.stream, flush=True)
 
-    def step_planned(self, label: str, text: str) -> None:
+    def step_planned(self, label: str, text: str, artifact: str | None = None) -> None:
+        """A dry run's step: what it would do in words, and what it would write or run as it
+        is, on ``artifacts`` when the reporter has one (the command: stdout, words on stderr)."""
         head = self._paint(f"=> step {label}", "36")
         print(f"{head}: {text}", file=self.stream, flush=True)
+        if artifact is not None and self.artifacts is not None:
+            self.artifacts.write(artifact if artifact.endswith("\n") else artifact + "\n")
+            self.artifacts.flush()
 
 
 def execute(
@@ -79,18 +102,38 @@ def execute(
         state.temp_stage = Path(stage)
     result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
     result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
+    settings: Mapping[str, Any] = {}
+
+    def current_stage() -> str | None:
+        where = state.temp_stage or settings.get("stage")
+        return str(where) if where is not None else None
+
+    from jobspec.engine.index import JobIndex
+
+    index = None if dry_run else JobIndex()
+    events = RunEvents(reporter.note, reporter.line, index, plan.jobspec.source, current_stage)
+    reporter.events = events
     for planned, record in zip(plan.steps, result.steps, strict=True):
         if should_stop is not None and should_stop():
             result.interrupted = True
             break
+        settings = planned.settings
         ctx = StepContext(
-            plan.jobspec, plan.transformer, planned.settings, state, reporter.output, reporter.note, planned.index
+            plan.jobspec,
+            plan.transformer,
+            planned.settings,
+            state,
+            reporter.output,
+            reporter.note,
+            planned.index,
+            events=events,
         )
         step = planned.step
         if dry_run:
             record.status = "planned"
             record.summary = step.describe(ctx)
-            reporter.step_planned(step.label, record.summary)
+            record.artifact = step.artifact(ctx)
+            reporter.step_planned(step.label, record.summary, record.artifact)
             continue
         # Only job steps are taken from the journal: the others are cheap and idempotent
         # and are run again, so what they keep in memory (a token, an archive) is there.

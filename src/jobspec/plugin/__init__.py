@@ -25,6 +25,7 @@ from jobspec.plugin.files import CopyStep, WriterStep
 from jobspec.plugin.follow import error_sink, follow_files
 from jobspec.plugin.jobs import JOB_STEPS, AuthStep, BatchStep, JobStep, StageStep, SubmitStep, script_command
 from jobspec.plugin.paths import outside_reason, resolve_in_stage
+from jobspec.plugin.progress import JobEvents, wait_reporting
 from jobspec.plugin.settings import CORE_SETTINGS, SetStep, Setting, UnsetStep
 from jobspec.plugin.status import FINAL_STATES, JobStatus
 from jobspec.plugin.steps import EmptyStep, Field, PlannedStep, StepBase, StepOutput
@@ -40,6 +41,7 @@ __all__ = [
     "CopyStep",
     "EmptyStep",
     "Field",
+    "JobEvents",
     "JobLookupError",
     "JobStatus",
     "JobStep",
@@ -66,4 +68,5 @@ __all__ = [
     "outside_reason",
     "resolve_in_stage",
     "script_command",
+    "wait_reporting",
 ]

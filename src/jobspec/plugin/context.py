@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from jobspec.plugin.errors import StepError
 from jobspec.plugin.paths import claim_stage, outside_reason, resolve_in_stage, stage_refusal
+from jobspec.plugin.progress import JobEvents
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
@@ -62,6 +63,7 @@ class StepContext:
     note: Callable[[str], None] = _print_note  # one line for the user, between step lines
     index: int = 0  # the step's place in the transform list
     array_index: int | None = None  # the element of a job array this context submits
+    events: JobEvents = field(default_factory=JobEvents)  # told of each job as it is submitted and waited on
 
     @property
     def dry_run(self) -> bool:

@@ -32,9 +32,10 @@ class WriterStep(StepBase):
 
     def describe(self, ctx: StepContext) -> str:
         mode = " (executable)" if self.get("executable") else ""
-        content = self.scripts[self.target]["content"]
-        body = "".join(f"    | {line}\n" for line in content.splitlines())
-        return f"would write {ctx.describe_path(self.target)}{mode}:\n{body}".rstrip("\n")
+        return f"would write {ctx.describe_path(self.target)}{mode}"
+
+    def artifact(self, ctx: StepContext) -> str | None:
+        return str(self.scripts[self.target]["content"])
 
     def run(self, ctx: StepContext) -> StepOutput:
         path = ctx.stage_path(self.target)

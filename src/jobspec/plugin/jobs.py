@@ -21,6 +21,7 @@ from jobspec.document.problems import Problem
 from jobspec.plugin.arrays import array_indexes
 from jobspec.plugin.errors import JobLookupError, StepError, TransformerError
 from jobspec.plugin.follow import error_sink, follow_files
+from jobspec.plugin.progress import wait_reporting
 from jobspec.plugin.steps import Field, StepBase, StepOutput
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class JobStep(StepBase):
         outputs: list[StepOutput] = []
         for element in elements:
             try:
-                outputs.append(self.start(element))
+                started = self.start(element)
             except StepError as e:
                 if spec is None or not outputs:
                     raise
@@ -147,6 +148,9 @@ class JobStep(StepBase):
                 raise StepError(
                     f"element {element.array_index} of the array: {e}", StepOutput(details={"array": submitted})
                 ) from None
+            outputs.append(started)
+            if started.job_id is not None:
+                ctx.events.submitted(started.job_id, ctx.transformer.name, self.label, started.details, self.waits)
         ctx.state.look_up_next_job = False  # later steps never started before a cut-short attempt
         failures = []
         for element, output in zip(elements, outputs, strict=True):
@@ -186,6 +190,7 @@ class JobStep(StepBase):
                 status = self.wait_for(ctx, output)
         except (TransformerError, JobLookupError) as e:
             return f"job {output.job_id}: {e}"
+        ctx.events.ended(status)
         self.record(output, status)
         return status.failure() if status.state != "completed" else None
 
@@ -208,8 +213,9 @@ class JobStep(StepBase):
         )
 
     def wait_for(self, ctx: StepContext, output: StepOutput) -> JobStatus:
-        """Wait for the job to end, without streaming; its final status."""
-        return ctx.transformer.wait(str(output.job_id))
+        """Wait for the job to end, without streaming, telling ``ctx.events`` its state
+        as it goes (the command's live line); its final status."""
+        return wait_reporting(str(output.job_id), ctx.transformer.wait, ctx.events)
 
     def record(self, output: StepOutput, status: JobStatus) -> None:
         """Put the final status into the step's details."""

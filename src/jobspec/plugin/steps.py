@@ -88,6 +88,12 @@ class StepBase:
         """What `run` would do, for --dry-run. Must change nothing."""
         return f"would run step {self.label}"
 
+    def artifact(self, ctx: StepContext) -> str | None:
+        """What a dry run hands on, if anything: the file, manifest or command line the step
+        would write or run, exactly (``describe`` says it in words). Printed on stdout, apart
+        from the commentary, so ``jobspec run --dry-run F | kubectl apply -f -`` works."""
+        return None
+
     def run(self, ctx: StepContext) -> StepOutput | str | None:
         raise NotImplementedError(f"step {self.label} has no run() for this transformer")
 

@@ -101,6 +101,10 @@ class FluxJobStep(JobStep):
             raise StepError(problem)
         return stage
 
+    def artifact(self, ctx: StepContext) -> str | None:
+        """The Flux jobspec (RFC 25 JSON) as it would be submitted."""
+        return json.dumps(to_jobspec(self.flux_job(ctx)), indent=2, ensure_ascii=False)
+
     def describe(self, ctx: StepContext) -> str:
         job = self.flux_job(ctx)
         spec = to_jobspec(job)

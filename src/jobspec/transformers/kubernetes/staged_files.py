@@ -76,6 +76,9 @@ class KubeWrite(WriterStep):
             f"{kube_run(ctx).names.run} (key {staged.key}), mounted at {PurePosixPath(pod_stage(ctx.settings))}"
         )
 
+    def artifact(self, ctx: StepContext) -> str | None:
+        return None  # the ConfigMap in the submit step's manifests carries it
+
     def run(self, ctx: StepContext) -> StepOutput:
         staged = self._put(ctx)
         _refuse_over_limit(ctx)

@@ -207,15 +207,26 @@ class KubeJobStep(JobStep):
             changes.append(f"{step_name!r} -> {mf.dns_label(step_name, mf.STEP_NAME_PART, 'step')!r}")
         return f"; names made valid for Kubernetes: {', '.join(changes)}" if changes else ""
 
+    def _dry_run(self, ctx: StepContext) -> tuple[str | None, mf.JobRequest, list[dict[str, Any]]]:
+        """The namespace, the Job's request and the manifests (the run's ConfigMap with the
+        first Job), made once per step for both describe and artifact."""
+        made: tuple[str | None, mf.JobRequest, list[dict[str, Any]]] | None = getattr(self, "_planned", None)
+        if made is None:
+            run = kube_run(ctx)
+            namespace = run.namespace(ctx)
+            config_map = self._config_map(ctx, namespace)
+            if config_map is not None:
+                run.files.publish()
+            request = self.request(ctx, namespace)
+            made = (namespace, request, [d for d in (config_map, mf.job(request)) if d is not None])
+            self._planned = made
+        return made
+
+    def artifact(self, ctx: StepContext) -> str | None:
+        return mf.to_yaml(self._dry_run(ctx)[2])
+
     def describe(self, ctx: StepContext) -> str:
-        run = kube_run(ctx)
-        namespace = run.namespace(ctx)
-        config_map = self._config_map(ctx, namespace)
-        if config_map is not None:
-            run.files.publish()
-        request = self.request(ctx, namespace)
-        manifest = mf.job(request)
-        documents = [d for d in (config_map, manifest) if d is not None]
+        namespace, request, _ = self._dry_run(ctx)
         pods = f"{request.tasks} pod{'s' if request.tasks != 1 else ''}"
         gpus = f" and {request.gpus} gpu{'s' if request.gpus != 1 else ''}" if request.gpus else ""
         text = (
@@ -225,7 +236,7 @@ class KubeJobStep(JobStep):
         if self.get("after"):
             text += f", once the Job of step '{self.get('after')}' has succeeded (jobspec waits for it)"
         text += self.then() + self._names_note(ctx)
-        return text + "\n" + mf.to_yaml(documents).rstrip("\n")
+        return text + " (manifests on standard output)"
 
     def submit(self, ctx: StepContext) -> StepOutput:
         """Create the ConfigMap (or add the files written since) and the Job; with
@@ -280,8 +291,13 @@ class KubeJobStep(JobStep):
         namespace, name = parse_job_id(the_id)
         from jobspec.transformers.kubernetes.follow import Follower
 
+        started = time.monotonic()
+
+        def changed(job: dict[str, Any]) -> None:  # waiting without streaming: the live line
+            ctx.events.waiting(job_outcome(job, None, the_id), time.monotonic() - started)
+
         with Follower(session, namespace, name, out, _noter(ctx)) as follower:
-            job = session.wait_job(namespace, name)
+            job = session.wait_job(namespace, name, on_change=changed if out is None else None)
             pods = follower.poll() if job is not None else []
         if job is None:
             return JobStatus(the_id, "cancelled", None, ctx.transformer.name, "the Job was deleted before it ended")

@@ -34,10 +34,11 @@ from jobspec.plugin import (
     StepError,
     Transformer,
     TransformerOptions,
+    TransformerUnavailable,
     UnsetStep,
 )
 from jobspec.transformers.kubernetes import manifests as mf
-from jobspec.transformers.kubernetes.client import Credentials, KubeError, Session, connect, in_cluster
+from jobspec.transformers.kubernetes.client import INSTALL_HINT, Credentials, KubeError, Session, connect, in_cluster
 from jobspec.transformers.kubernetes.ids import is_job_id, job_id, parse_job_id
 from jobspec.transformers.kubernetes.outcome import job_outcome
 from jobspec.transformers.kubernetes.staged_files import KubeCopy, KubeWrite
@@ -100,7 +101,12 @@ class KubernetesTransformer(Transformer):
 
     def ensure_ready(self) -> None:
         """Credentials from here (available()), or named by the plan itself: an auth step
-        with a token, a kubeconfig or in_cluster, or the kubernetes.kubeconfig setting."""
+        with a token, a kubeconfig or in_cluster, or the kubernetes.kubeconfig setting.
+        First of all the client library: without it, no step may start."""
+        import importlib.util
+
+        if importlib.util.find_spec("kubernetes") is None:  # looked for, not imported: that is slow
+            raise TransformerUnavailable(f"transformer {self.name} cannot run here: {INSTALL_HINT}")
         if self._plan_credentials:
             self._ready = True
             return
@@ -241,13 +247,12 @@ class KubernetesTransformer(Transformer):
 
     def manifests(self, source: Any) -> list[dict[str, Any]]:
         """The ConfigMap and Jobs a run of ``source`` would create, as dicts, without
-        creating anything: the YAML a quiet dry run's job steps print, read back."""
+        creating anything: the YAML a dry run's job steps hand on (their artifacts), read back."""
         result = self.run(source, dry_run=True, quiet=True)
         documents: list[dict[str, Any]] = []
         for step in result.steps:
-            _line, _, manifests = step.summary.partition("\n")
-            if manifests.startswith("---"):
-                documents += [d for d in yaml.safe_load_all(manifests) if d]
+            if step.artifact and step.artifact.startswith("---"):
+                documents += [d for d in yaml.safe_load_all(step.artifact) if d]
         return documents
 
 

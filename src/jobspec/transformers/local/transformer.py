@@ -75,6 +75,9 @@ class LocalJobStep(JobStep):
             text += f", after step '{self.get('after')}' completes"
         return text + self.then()
 
+    def artifact(self, ctx: StepContext) -> str | None:
+        return shlex.join(self.spec(ctx)["argv"])
+
     def submit(self, ctx: StepContext) -> StepOutput:
         spec = self.spec(ctx)
         if not os.path.isdir(spec["cwd"]):

@@ -27,11 +27,18 @@ from jobspec.transformers.slurm.state import Token
 DEFAULT_CONFIGS = ("/etc/slurm/slurm.conf", "/run/slurm/conf/slurm.conf")
 PING_TIMEOUT = 2.0  # available(): how long `scontrol ping` may take
 COMMAND_TIMEOUT = 120.0  # sbatch, scontrol, scancel: Slurm's own retries end well before this
+# `scontrol show job` first gets this long: a controller that is down makes it retry for
+# about 18 s before failing, while `scontrol ping` says DOWN at once (see show_job)
+QUICK_TIMEOUT = 3.0
 JOB_ID = re.compile(r"\d+(?:_\d+)?")
 
 
 class SlurmError(TransformerError):
     """Slurm could not be reached, or a command failed; the message is for the user."""
+
+
+class SlurmTimeout(SlurmError):
+    """A Slurm command did not end in the time it was given."""
 
 
 def config_problem() -> str | None:
@@ -94,7 +101,7 @@ def run_slurm(
         _programs.pop((argv[0], os.environ.get("PATH")), None)
         raise SlurmError(f"{argv[0]} is not installed here (not found on the PATH)") from None
     except subprocess.TimeoutExpired:
-        raise SlurmError(f"Slurm did not answer: {argv[0]} took more than {timeout:g} s") from None
+        raise SlurmTimeout(f"Slurm did not answer: {argv[0]} took more than {timeout:g} s") from None
 
 
 @contextlib.contextmanager
@@ -150,7 +157,14 @@ def check_job_id(job_id: str) -> None:
 def show_job(job_id: str) -> dict[str, str]:
     """``scontrol show job -o ID``, parsed. JobLookupError if Slurm knows no such job."""
     check_job_id(job_id)
-    done = run_slurm(["scontrol", "show", "job", "-o", job_id])
+    argv = ["scontrol", "show", "job", "-o", job_id]
+    try:
+        done = run_slurm(argv, timeout=QUICK_TIMEOUT)
+    except SlurmTimeout:  # a controller that is down, or one that is slow today: ask which
+        up, why = ping()
+        if not up:
+            raise SlurmError(f"Slurm did not answer: {why}") from None
+        done = run_slurm(argv)
     said = f"{done.stderr}\n{done.stdout}"
     if done.returncode != 0:
         if "Invalid job id" in said:

@@ -59,6 +59,17 @@ def time_limit(duration: float | None) -> str | None:
     return str(max(1, math.ceil(duration / 60)))
 
 
+def rounding_note(duration: float | None) -> str | None:
+    """A warning when Slurm's whole minutes lengthen the time limit, or None."""
+    limit = time_limit(duration)
+    if limit is None or int(limit) * 60 == duration:
+        return None
+    return (
+        f"warning: Slurm's time limits are whole minutes: duration {duration:g} s "
+        f"becomes --time={limit} ({int(limit) * 60} s)"
+    )
+
+
 def duration_problem(duration: float | None) -> str | None:
     """Why a duration cannot be a Slurm time limit, or None."""
     if duration is None:

@@ -51,3 +51,4 @@ class SlurmRun:
 
     stage: StagedFiles | None = None  # set by a stage step: later jobs carry these files
     token: Token | None = None  # set by an auth step: later REST calls send it
+    rounding_noted: bool = False  # the time limit's rounding up to whole minutes was said (once a run)

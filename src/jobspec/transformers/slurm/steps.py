@@ -56,6 +56,7 @@ from jobspec.transformers.slurm.request import (
     job_name_in,
     output_path,
     output_problem,
+    rounding_note,
     sbatch_argv,
     sbatch_env,
 )
@@ -315,7 +316,22 @@ class SlurmJobStep(JobStep):
             )
             line += " with srun"
         line += f"; output to {ctx.describe_path('slurm-<job id>.out')}"
-        return line + self.then()
+        note = rounding_note(self.jobspec.duration)
+        return line + self.then() + (f" ({note})" if note else "")
+
+    def artifact(self, ctx: StepContext) -> str | None:
+        """The sbatch command line and the script it reads on stdin; or, through the REST
+        API, the job as it would be posted (its environment left out)."""
+        job_request = self.request(ctx)
+        text, path = self.script(ctx)
+        if interface(ctx) == "rest":
+            try:
+                job = rest_job(job_request, {}, text if text is not None else self._planned_content())
+            except RestMappingError:
+                return None
+            del job["environment"]
+            return json.dumps(job, indent=2, ensure_ascii=False)
+        return shlex.join(sbatch_argv(job_request, path)) + (f"\n{text}" if text is not None else "")
 
     def _planned_content(self) -> str:
         """The batch script as the jobspec writes it (a dry run has nothing on disk to read)."""
@@ -327,6 +343,10 @@ class SlurmJobStep(JobStep):
         problem = output_problem(stage)
         if problem:
             raise StepError(problem)
+        note = rounding_note(self.jobspec.duration)
+        if note and not ctx.state.of(SlurmRun).rounding_noted:
+            ctx.state.of(SlurmRun).rounding_noted = True
+            ctx.note(f"jobspec: {note}")
         cwd = self.jobspec.cwd
         if cwd and not os.path.isdir(self.workdir(ctx)):  # Slurm would run the job in /tmp instead
             raise StepError(f"the working directory {cwd} (attributes.system.cwd) does not exist")
