@@ -144,7 +144,7 @@ def test_automatic_choice_says_why_each_candidate_was_passed_over(tmp_path: Path
     env = {**_slurm_that_is_down(tmp_path), "FLUX_URI": "", "KUBECONFIG": ""}
     done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)), env=env)
     assert done.returncode == 0, done.stderr
-    assert "transformer local" in done.stdout
+    assert "transformer local" in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("jobspec: passed over")]
     down = "the Slurm controller does not answer (Slurmctld(primary) at n1 is DOWN)"
     assert f"jobspec: passed over slurm: {down}" in lines

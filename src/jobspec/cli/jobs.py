@@ -24,7 +24,7 @@ def add_commands(command: Any) -> None:
     listing.add_argument("-n", "--last", type=int, metavar="N", help="only the N newest")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     logs = command("logs", "print a job's output (its standard output, then its errors on stderr)")
-    logs.add_argument("job_id", metavar="ID")
+    logs.add_argument("job_id", metavar="ID", help="the job id, as run, status or list shows it")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing as the job writes, until it ends")
     prune = command("prune", "forget the jobs that ended more than DAYS days ago (jobspec list stops showing them)")
     prune.add_argument("days", metavar="DAYS", type=float, help="age in days (0: every job that has ended)")
