@@ -7,7 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flux_install import NOT_FOUND, activate, find
 from support import SHARED
+
+# flux-core, where this machine has it: its command and its Python bindings within reach
+# of every test and of the commands tests start (tests/flux_install.py says where it looks)
+FLUX_INSTALL = find()
+if FLUX_INSTALL is not None:
+    activate(FLUX_INSTALL)
+
+
+def pytest_report_header() -> str:
+    return f"flux: {FLUX_INSTALL.describe()}" if FLUX_INSTALL else f"flux: {NOT_FOUND}"
 
 
 @pytest.fixture(autouse=True)

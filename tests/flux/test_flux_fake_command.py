@@ -136,8 +136,6 @@ def test_fake_flux_rejected_job_fails_the_step_with_fluxs_message(
 
 
 def test_fake_flux_rejected_job_on_the_command_line(fake_flux: FakeFlux, tmp_path: Path) -> None:
-    if flux_client.bindings_present():
-        pytest.skip("flux-core's bindings import here: the stand-in is reachable only through the command")
     env = dict(fake_flux.env, FAKE_FLUX_REFUSE_NAME="big.sh")
     done = jobspec_cli("run", "-t", "flux", str(make_jobspec(tmp_path, TWO_JOBS)), env=env)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -238,8 +236,6 @@ def test_fake_flux_life_cycle_from_python(fake_flux: FakeFlux, tmp_path: Path) -
 
 
 def test_fake_flux_life_cycle_from_the_command_line(fake_flux: FakeFlux, tmp_path: Path) -> None:
-    if flux_client.bindings_present():
-        pytest.skip("flux-core's bindings import here: the stand-in is reachable only through the command")
     done = jobspec_cli(
         "run", "--json", "-t", "flux", str(make_jobspec(tmp_path, jobspec_text("exit 0", ""))), env=fake_flux.env
     )

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flux_install import hide_bindings
 from flux_support import ORIGINAL_EXAMPLES, errors, spec25_flux
 from support import HELLO, jobspec_cli, make_jobspec
 
@@ -117,8 +118,7 @@ def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) ->
     (fake / "flux").write_text("#!/bin/sh\nexit 99\n")  # present, never run by a dry run
     (fake / "flux").chmod(0o755)
     env["PATH"] = f"{fake}{os.pathsep}{env.get('PATH', '')}"
-    if flux_client.bindings_present():
-        pytest.skip("flux-core's bindings import here")
+    env = hide_bindings(tmp_path / "no-bindings", env)
     done = jobspec_cli("run", "--dry-run", "-t", "flux", str(ORIGINAL_EXAMPLES[-1]), env=env)
     assert done.returncode == 0, done.stderr
     assert (
@@ -175,7 +175,12 @@ def test_interface_choice(monkeypatch: pytest.MonkeyPatch, fresh_clients: None) 
     with pytest.raises(flux_client.FluxError, match="one of auto, bindings, command"):
         flux_client.connect("pigeon")
     monkeypatch.setattr(flux_client, "command_path", lambda: None)
-    if not flux_client.bindings_present():
+
+    def no_bindings(self: object, flux_command: str | None) -> None:
+        raise ImportError("No module named 'flux'")
+
+    with monkeypatch.context() as hidden:
+        hidden.setattr(flux_client.BindingsClient, "__init__", no_bindings)
         with pytest.raises(flux_client.FluxError, match="neither"):
             flux_client.connect("auto")
         with pytest.raises(flux_client.FluxError, match="bindings do not import"):
