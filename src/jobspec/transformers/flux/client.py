@@ -155,7 +155,7 @@ class CommandClient(Client):
             return
         message = _message(done)
         if job_id is not None and ("not found" in message or "No such job" in message):
-            raise JobNotFound(f"no Flux job {job_id} in this instance ({message})")
+            raise JobNotFound(f"no Flux job {job_id} in this instance")  # the bindings' words too
         raise FluxError(message)
 
     def submit(self, jobspec: Mapping[str, Any]) -> str:
@@ -209,6 +209,7 @@ class CommandClient(Client):
 
     def cancel(self, job_id: str) -> None:
         done = self.run_flux(command_lines.cancel(str(jobids.decode(job_id))))
+        # a finished job ("job is inactive") is not an error; an unknown one is (status says)
         if done.returncode != 0 and not self.status(job_id).done:
             self._check(done, job_id)
 
@@ -312,6 +313,8 @@ class BindingsClient(Client):
         return outcome.status_from_events(jobids.normalise(job_id), self._eventlog(job_id))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Wait for the job's result, then read its state from the eventlog as
+        `status` (and the command client) does, so that both paths agree."""
         import flux.job
 
         try:
@@ -321,14 +324,13 @@ class BindingsClient(Client):
                     future.wait_for(max(timeout, 0.0))
                 except TimeoutError:
                     return self.status(job_id)
-            result = future.get_dict()
+            future.get()
         except FileNotFoundError:
             raise JobNotFound(f"no Flux job {job_id} in this instance") from None
         except OSError as e:
-            if e.errno == errno.ETIMEDOUT:
-                return self.status(job_id)
-            raise FluxError(e.strerror or str(e)) from None
-        return outcome.status_from_result(jobids.normalise(job_id), result)
+            if e.errno != errno.ETIMEDOUT:
+                raise FluxError(e.strerror or str(e)) from None
+        return self.status(job_id)
 
     def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
         try:
@@ -350,10 +352,10 @@ class BindingsClient(Client):
         import flux.job
 
         try:
-            flux.job.cancel(self.handle, jobids.decode(job_id), "cancelled with jobspec cancel")
-        except FileNotFoundError:
-            raise JobNotFound(f"no Flux job {job_id} in this instance") from None
+            flux.job.cancel(self.handle, jobids.decode(job_id), command_lines.CANCEL_MESSAGE)
         except OSError as e:
+            # Flux says ENOENT both for an unknown id and for a job that has finished
+            # ("job is inactive"): the eventlog tells them apart, as for the command
             if not self.status(job_id).done:
                 raise FluxError(e.strerror or str(e)) from None
 

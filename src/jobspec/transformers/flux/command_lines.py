@@ -281,8 +281,12 @@ def wait_event(job_id: str, event: str = "clean", timeout: float | None = None) 
     return [*argv, job_id, event]
 
 
+# the note of the cancel exception, through either client (status shows it as the reason)
+CANCEL_MESSAGE = "cancelled with jobspec cancel"
+
+
 def cancel(job_id: str) -> list[str]:
-    return [FLUX, "cancel", job_id]
+    return [FLUX, "cancel", f"--message={CANCEL_MESSAGE}", job_id]
 
 
 def getattr_(name: str) -> list[str]:
