@@ -133,12 +133,23 @@ def start_instance(flux: str, folder: Path, size: int = 4, cores: str = "0-7", g
     config = folder / "config"
     config.mkdir(exist_ok=True)
     (config / "resource.toml").write_text(f'[resource]\nnoverify = true\npath = "{folder / "R.json"}"\n')
+    # the faked cores are not all in this host's topology: the shell's cpu-affinity would
+    # report every such core on the job's stderr (a job that sets it keeps its own)
+    builtin = [flux, "config", "builtin", "shell_initrc"]
+    default_initrc = subprocess.run(builtin, capture_output=True, text=True, check=True).stdout.strip()
+    initrc = folder / "initrc.lua"
+    initrc.write_text(
+        "if not shell.options['cpu-affinity'] then shell.options['cpu-affinity'] = 'off' end\n"
+        f'source "{default_initrc}"\n'
+    )
     uri_file = folder / "uri"
+    uri_file.unlink(missing_ok=True)
     log_path = folder / "flux-start.log"
+    options = [f"--test-size={size}", f"--config-path={config}", f"-Sconf.shell_initrc={initrc}"]
     program = ["/bin/sh", "-c", REPORT_URI, "sh", str(uri_file)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [flux, "start", f"--test-size={size}", f"--config-path={config}", *program],
+            [flux, "start", *options, *program],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

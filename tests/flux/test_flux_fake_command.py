@@ -280,6 +280,7 @@ def test_fake_flux_missing_flux_command_with_interface_command(
 ) -> None:
     from jobspec.engine.plan import plan
     from jobspec.engine.run import Reporter, execute
+    from jobspec.plugin import TransformerUnavailable
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(flux_client, "bindings_present", lambda: True)  # "available" through the bindings
@@ -289,6 +290,7 @@ def test_fake_flux_missing_flux_command_with_interface_command(
     text = jobspec_text("true").replace(
         "  - step: write\n", "  - step: set\n    key: flux.interface\n    value: command\n  - step: write\n"
     )
-    result = execute(plan(make_jobspec(tmp_path, text), FluxTransformer()), reporter=Reporter(stream=io.StringIO()))
-    assert not result.ok and "no flux command on PATH" in (result.error or "")
+    path = make_jobspec(tmp_path, text)
+    with pytest.raises(TransformerUnavailable, match=r"interface is command, but there is no flux command on PATH"):
+        execute(plan(path, FluxTransformer()), reporter=Reporter(stream=io.StringIO()))  # before the first step
     assert shutil.which("flux") is None

@@ -68,6 +68,28 @@ def test_not_in_an_instance_from_python(no_flux: dict[str, str]) -> None:
     assert not ok and "FLUX_URI" in why
 
 
+def test_interface_bindings_without_bindings_is_refused_before_the_first_step(
+    tmp_path: Path, no_flux: dict[str, str]
+) -> None:
+    stage = tmp_path / "stage"
+    setting = (
+        f"  transform:\n  - {{step: set, key: stage, value: {stage}}}\n"
+        "  - {step: set, key: flux.interface, value: bindings}\n"
+    )
+    path = make_jobspec(tmp_path, HELLO.replace("  transform:\n", setting))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "flux").write_text("#!/bin/sh\nexit 99\n")  # a flux command, never run: the bindings were asked for
+    (fake / "flux").chmod(0o755)
+    env = dict(no_flux, FLUX_URI="local:///nonexistent/broker", PATH=f"{fake}{os.pathsep}{no_flux.get('PATH', '')}")
+    done = jobspec_cli("run", "-t", "flux", str(path), env=hide_bindings(tmp_path / "no-bindings", env))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "flux.interface is bindings, but flux-core's Python bindings do not import" in lines[0]
+    assert lines[0].endswith("nothing was started")
+    assert not stage.exists() and done.stdout == ""  # refused before the write step
+
+
 def test_flux_uri_without_bindings_or_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUX_URI", "local:///x")
     monkeypatch.setattr(flux_transformer, "command_path", lambda: None)

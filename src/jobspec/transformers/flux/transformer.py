@@ -282,18 +282,31 @@ class FluxTransformer(Transformer):
         Plain numbers are left alone: Slurm's ids are numbers too."""
         return jobids.is_f58(job_id)
 
+    # the flux.interface values the last plan's Flux steps name (see check_plan)
+    _plan_interfaces: frozenset[str] = frozenset()
+
     def ensure_ready(self) -> None:
-        """Outside a Flux instance, say so and how to start one, before anything is written."""
+        """Outside a Flux instance, say so and how to start one; a flux.interface the plan
+        names that cannot be had here (bindings that do not import, no flux command),
+        say why: before anything is written."""
         if instance_uri() is None:
             raise TransformerUnavailable(f"transformer flux cannot run here: {NOT_IN_INSTANCE}")
+        for interface in sorted(self._plan_interfaces - {"auto"}):
+            try:
+                connect(interface)  # made once per process: cheap after the first time
+            except FluxError as e:
+                raise TransformerUnavailable(f"transformer flux cannot run here: {e}") from None
         super().ensure_ready()
 
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """What the document asks that Flux V1 cannot carry; independent of this machine,
         so validate and --dry-run work anywhere."""
         problems: list[Problem] = []
+        interfaces = set()
         for planned in steps:
             step = planned.step
+            if step.name in ("submit", "batch", "stage"):
+                interfaces.add(str(planned.settings.get("flux.interface") or "auto"))
             if step.name == "set" and step.get("key") == "flux.interface" and step.get("value") not in INTERFACES:
                 problems.append(
                     Problem(
@@ -307,6 +320,7 @@ class FluxTransformer(Transformer):
                 if why:
                     problems.append(Problem(why, path=step.path))
         problems += v1_problems(jobspec)
+        self._plan_interfaces = frozenset(interfaces & set(INTERFACES))
         return problems
 
     def native_problems(self, jobspec: Jobspec) -> list[Problem]:
