@@ -210,8 +210,10 @@ class CommandClient(Client):
     def cancel(self, job_id: str) -> None:
         done = self.run_flux(command_lines.cancel(str(jobids.decode(job_id))))
         # a finished job ("job is inactive") is not an error; an unknown one is (status says)
-        if done.returncode != 0 and not self.status(job_id).done:
-            self._check(done, job_id)
+        if done.returncode != 0:
+            status = self.status(job_id)
+            if not status.done and "inactive" not in _message(done):
+                self._check(done, job_id)
 
     def jobspec_of(self, job_id: str) -> dict[str, Any]:
         done = self.run_flux(command_lines.job_info(str(jobids.decode(job_id))))
@@ -353,9 +355,12 @@ class BindingsClient(Client):
 
         try:
             flux.job.cancel(self.handle, jobids.decode(job_id), command_lines.CANCEL_MESSAGE)
-        except OSError as e:
+        except FileNotFoundError:
             # Flux says ENOENT both for an unknown id and for a job that has finished
-            # ("job is inactive"): the eventlog tells them apart, as for the command
+            # ("job is inactive", maybe before its eventlog shows it): the eventlog tells
+            # them apart (JobNotFound), as for the command
+            self.status(job_id)
+        except OSError as e:
             if not self.status(job_id).done:
                 raise FluxError(e.strerror or str(e)) from None
 
