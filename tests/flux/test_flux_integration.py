@@ -29,7 +29,7 @@ from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
 from jobspec.plugin import JobLookupError
 from jobspec.transformers.flux import client as flux_client
-from jobspec.transformers.flux import command_lines, jobids
+from jobspec.transformers.flux import command_lines, jobids, limits
 from jobspec.transformers.flux import transformer as flux_transformer
 from jobspec.transformers.flux.jobspec_v1 import to_jobspec
 from jobspec.transformers.flux.transformer import FluxTransformer
@@ -225,6 +225,11 @@ def test_by_hand_command_is_the_job_flux_builds(path: Path, instance: dict[str, 
         assert json.loads(theirs_text) == ours["resources"]
         assert theirs["tasks"][0]["count"] == ours["tasks"][0]["count"]
         assert theirs["tasks"][0]["command"] == ours["tasks"][0]["command"]
+        ours = to_jobspec(job, rlimits=limits.propagated())  # the limits flux submit hands on from here
+        assert (
+            theirs["attributes"]["system"]["shell"]["options"]["rlimit"]
+            == ours["attributes"]["system"]["shell"]["options"]["rlimit"]
+        )
         mine, flux_says = ours["attributes"]["system"], theirs["attributes"]["system"]
         for key in ("duration", "cwd", "job", "dependencies"):
             assert flux_says.get(key) == mine.get(key), key
