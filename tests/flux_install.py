@@ -91,10 +91,11 @@ def bindings_problem() -> str | None:
 
 def hide_bindings(folder: Path, env: dict[str, str]) -> dict[str, str]:
     """``env`` for a child process in which flux-core's bindings do not import (wherever
-    they are installed): a module ``flux`` that refuses to load, first on PYTHONPATH."""
-    stub = folder / "flux"
-    stub.mkdir(parents=True, exist_ok=True)
-    (stub / "__init__.py").write_text('raise ImportError("flux-core\'s bindings are hidden from this test")\n')
+    they are installed): modules ``flux`` and ``_flux`` that refuse to load, first on PYTHONPATH."""
+    for module in ("flux", "_flux"):  # the Python side, and the compiled one
+        stub = folder / module
+        stub.mkdir(parents=True, exist_ok=True)
+        (stub / "__init__.py").write_text('raise ImportError("flux-core\'s bindings are hidden from this test")\n')
     pythonpath = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(folder), pythonpath) if p)}
 

@@ -245,61 +245,73 @@ def _pump(source: IO[bytes], sink: TextIO, lock: threading.Lock) -> None:
 
 
 class BindingsClient(Client):
-    """Flux through flux-core's Python bindings: one connection per thread, no processes."""
+    """Flux through flux-core's Python bindings: one connection per thread, no processes.
+
+    Submitting, the one call of a plain ``jobspec run``, goes straight to libflux-core
+    through the bindings' compiled module (``_flux._core``): ``import flux`` (its
+    handle, futures and utilities: about 30 ms here) is put off until a call needs it."""
 
     name = "bindings"
 
     def __init__(self, flux_command: str | None) -> None:
         super().__init__(flux_command)
-        import flux
-
-        if not hasattr(flux, "Flux"):
-            raise ImportError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
-        self._flux = flux
+        core = importlib.import_module("_flux._core")  # ImportError: not here (connect says so)
+        if not hasattr(core, "lib") or not hasattr(core.lib, "flux_job_submit"):
+            raise ImportError(f"the '_flux' module at {getattr(core, '__file__', '?')} is not flux-core's")
+        self._core = core
         self._local = threading.local()
 
     @property
     def handle(self) -> Any:
+        """This thread's ``flux.Flux`` handle (importing the bindings' Python side)."""
         handle = getattr(self._local, "handle", None)
         if handle is None:
+            import flux
+
+            if not hasattr(flux, "Flux"):
+                raise FluxError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
             try:
-                handle = self._flux.Flux()
+                handle = flux.Flux()
             except OSError as e:
                 raise FluxError(e.strerror or str(e)) from None
             self._local.handle = handle
         return handle
 
+    def _raw_handle(self) -> Any:
+        """This thread's ``flux_t *``: the Python handle's when there is one, else its own
+        (flux_open(3) of FLUX_URI), kept for the thread's life."""
+        handle = getattr(self._local, "handle", None)
+        if handle is not None:
+            return handle.handle
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            ffi, lib = self._core.ffi, self._core.lib
+            raw = lib.flux_open(ffi.NULL, 0)
+            if raw == ffi.NULL:
+                raise FluxError(f"cannot connect to Flux: {os.strerror(ffi.errno)}")
+            self._local.raw = raw
+        return raw
+
     def submit(self, jobspec: Mapping[str, Any]) -> str:
         data = json.dumps(jobspec, ensure_ascii=False).encode("utf-8")
-        try:
-            return jobids.encode(self._submit(data))
-        except OSError as e:
-            raise FluxError(e.strerror or str(e)) from None
+        return jobids.encode(self._submit(data))
 
     def _submit(self, data: bytes) -> int:
         """flux_job_submit(3) as ``flux job submit`` calls it, through the bindings'
-        own C library: no ``flux.job`` import (and its start-up cost) on this path."""
-        try:
-            core = importlib.import_module("_flux._core")
-            ffi, lib = core.ffi, core.lib
-            submit, get_id = lib.flux_job_submit, lib.flux_job_submit_get_id
-            error_string, destroy = lib.flux_future_error_string, lib.flux_future_destroy
-        except (ImportError, AttributeError):
-            import flux.job
-
-            return int(flux.job.submit(self.handle, data))
-        future = submit(self.handle.handle, data, 16, 0)  # urgency 16: Flux's default
+        own C library."""
+        ffi, lib = self._core.ffi, self._core.lib
+        future = lib.flux_job_submit(self._raw_handle(), data, 16, 0)  # urgency 16: Flux's default
         if future == ffi.NULL:
             raise FluxError(os.strerror(ffi.errno))
         try:
             job_id = ffi.new("flux_jobid_t[1]")
-            if get_id(future, job_id) < 0:
+            if lib.flux_job_submit_get_id(future, job_id) < 0:
                 code = ffi.errno
-                text = error_string(future)
+                text = lib.flux_future_error_string(future)
                 raise FluxError(ffi.string(text).decode("utf-8", "replace") if text != ffi.NULL else os.strerror(code))
             return int(job_id[0])
         finally:
-            destroy(future)
+            lib.flux_future_destroy(future)
 
     def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
         try:

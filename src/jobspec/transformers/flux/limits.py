@@ -18,13 +18,14 @@ NOT_PROPAGATED = ("memlock", "ofile", "msgqueue", "nice", "rtprio", "rttime", "s
 INFINITY = ("unlimited", "infinity", "inf")
 
 
+# every limit this platform names (RLIMIT_CORE...), looked up once
+_NAMES = tuple(sorted(name for name in vars(resource) if name.startswith("RLIMIT_")))
+
+
 def current(pattern: str = "*") -> dict[str, int]:
     """This process's soft limits whose name matches ``pattern`` (lower case, no RLIMIT_)."""
-    found = {}
-    for name in fnmatch.filter(vars(resource), f"RLIMIT_{pattern}".upper()):
-        soft, _hard = resource.getrlimit(getattr(resource, name))
-        found[name[len("RLIMIT_") :].lower()] = soft
-    return found
+    names = _NAMES if pattern == "*" else fnmatch.filter(_NAMES, f"RLIMIT_{pattern}".upper())
+    return {name[len("RLIMIT_") :].lower(): resource.getrlimit(getattr(resource, name))[0] for name in names}
 
 
 def rule_problem(rule: str) -> str | None:
@@ -43,8 +44,8 @@ def rule_problem(rule: str) -> str | None:
 
 def propagated(rules: Iterable[str] = ()) -> dict[str, int]:
     """What ``flux submit`` with ``--rlimit`` ``rules`` would propagate from this process."""
-    limits = current()
-    for rule in [f"-{name}" for name in NOT_PROPAGATED] + [r for rules_ in rules for r in rules_.split(",") if r]:
+    limits = {k: v for k, v in current().items() if k not in NOT_PROPAGATED}  # flux-core's default rules
+    for rule in [r for rules_ in rules for r in rules_.split(",") if r]:
         if rule.startswith("-"):
             pattern = rule[1:].lower()
             limits = {k: v for k, v in limits.items() if not fnmatch.fnmatchcase(k, pattern)}
