@@ -125,10 +125,10 @@ class Client:
         raise NotImplementedError
 
     def recent_jobs(self, count: int = 200) -> list[str]:
-        done = self.run_flux(command_lines.recent_jobs(count))
+        done = self.run_flux(command_lines.recent_jobs())
         if done.returncode != 0:
             raise FluxError(_message(done))
-        return [jobids.encode(int(line)) for line in done.stdout.split() if line.isdigit()]
+        return [jobids.encode(int(line)) for line in done.stdout.split()[:count] if line.isdigit()]
 
     def find_job(self, key: str, count: int = 200) -> str | None:
         """The job submitted with ``key`` (attributes.user.jobspec.submit_key) among this
