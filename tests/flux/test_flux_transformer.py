@@ -265,3 +265,21 @@ def test_batch_jobs_launch_their_tasks_with_flux_run(in_instance: None) -> None:
     body = "\n".join(line[6:] for line in record.summary.splitlines() if line.startswith("    | "))
     environment = json.loads(body)["attributes"]["system"]["environment"]
     assert environment["JOBSPEC_LAUNCH"] == "flux run"
+
+
+def test_bindings_whose_python_side_does_not_import_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled side (_flux._core) imports, flux's Python modules do not (cffi or ply
+    missing): a FluxError naming it, not a traceback, from the calls that need them."""
+    import sys
+    import types
+
+    core = types.ModuleType("_flux._core")
+    core.lib = types.SimpleNamespace(flux_job_submit=None)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_flux", types.ModuleType("_flux"))
+    monkeypatch.setitem(sys.modules, "_flux._core", core)
+    monkeypatch.setitem(sys.modules, "flux", None)  # import flux: ImportError
+    monkeypatch.setitem(sys.modules, "flux.job", None)
+    client = flux_client.BindingsClient(None)
+    for call in (client.status, client.wait, client.cancel):
+        with pytest.raises(flux_client.FluxError, match="Python bindings do not import"):
+            call("ƒ2oLkTLb")

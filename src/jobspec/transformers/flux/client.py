@@ -266,8 +266,7 @@ class BindingsClient(Client):
         """This thread's ``flux.Flux`` handle (importing the bindings' Python side)."""
         handle = getattr(self._local, "handle", None)
         if handle is None:
-            import flux
-
+            flux = _python_bindings("flux")
             if not hasattr(flux, "Flux"):
                 raise FluxError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
             try:
@@ -329,10 +328,9 @@ class BindingsClient(Client):
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         """Wait for the job's result, then read its state from the eventlog as
         `status` (and the command client) does, so that both paths agree."""
-        import flux.job
-
+        job = _python_bindings("flux.job")
         try:
-            future = flux.job.result_async(self.handle, jobids.decode(job_id))
+            future = job.result_async(self.handle, jobids.decode(job_id))
             if timeout is not None:
                 try:
                     future.wait_for(max(timeout, 0.0))
@@ -363,10 +361,9 @@ class BindingsClient(Client):
         return self.wait(job_id)
 
     def cancel(self, job_id: str) -> None:
-        import flux.job
-
+        job = _python_bindings("flux.job")
         try:
-            flux.job.cancel(self.handle, jobids.decode(job_id), command_lines.CANCEL_MESSAGE)
+            job.cancel(self.handle, jobids.decode(job_id), command_lines.CANCEL_MESSAGE)
         except FileNotFoundError:
             # Flux says ENOENT both for an unknown id and for a job that has finished
             # ("job is inactive", maybe before its eventlog shows it): the eventlog tells
@@ -389,6 +386,15 @@ class BindingsClient(Client):
     def rank_size(self) -> tuple[int, int]:
         handle = self.handle
         return int(handle.get_rank()), int(handle.attr_get("size"))
+
+
+def _python_bindings(name: str) -> Any:
+    """A module of the bindings' Python side; FluxError (not a traceback) where it does not
+    import although the compiled side did (cffi or ply missing, say)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise FluxError(f"flux-core's Python bindings do not import: {e}") from None
 
 
 _clients: dict[str, Client] = {}
