@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flux_install import NOT_FOUND, activate, find
 from support import HAVE_SHARED, NO_SHARED, SHARED, require_shared
 
 
@@ -26,6 +27,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if any(isinstance(v, Path) and v.is_relative_to(SHARED) for v in params.values()):
             item.add_marker(skip)
+
+
+# flux-core, where this machine has it: its command and its Python bindings within reach
+# of every test and of the commands tests start (tests/flux_install.py says where it looks)
+FLUX_INSTALL = find()
+if FLUX_INSTALL is not None:
+    activate(FLUX_INSTALL)
+
+
+def pytest_report_header() -> str:
+    return f"flux: {FLUX_INSTALL.describe()}" if FLUX_INSTALL else f"flux: {NOT_FOUND}"
 
 
 @pytest.fixture(autouse=True)

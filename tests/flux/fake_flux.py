@@ -248,7 +248,7 @@ def main(argv: list[str]) -> None:
         ids = sorted((int(p.name) for p in (STATE / "jobs").iterdir()), reverse=True)
         print("\n".join(str(i) for i in ids))
     elif argv[0] == "cancel":
-        known(argv[1])
+        known(argv[-1])  # after its options (--message=...)
     elif argv[0] == "getattr":
         print({"rank": 0, "size": SIZE}[argv[1]])
     elif argv[:2] == ["archive", "create"]:

@@ -248,3 +248,38 @@ class FakeFlux:
     def calls(self) -> list[list[str]]:
         path = self.state / "calls.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# ---------------------------------------------------------------- what Flux allocated (its R)
+
+
+def idset_size(ids: str) -> int:
+    """How many ids an RFC 22 idset names (``0-3,5`` is 5)."""
+    total = 0
+    for part in str(ids).split(","):
+        if part:
+            first, _, last = part.partition("-")
+            total += int(last or first) - int(first) + 1
+    return total
+
+
+def allocated(job_id: str) -> dict[str, int]:
+    """Nodes, cores and GPUs of a job's allocation, read from Flux itself (``flux job info ID R``)."""
+    import subprocess
+
+    done = subprocess.run(["flux", "job", "info", job_id, "R"], capture_output=True, text=True, check=True)
+    counts = {"nodes": 0, "cores": 0, "gpus": 0}
+    for entry in json.loads(done.stdout)["execution"]["R_lite"]:
+        ranks = idset_size(entry["rank"])
+        counts["nodes"] += ranks
+        counts["cores"] += ranks * idset_size(entry["children"].get("core", ""))
+        counts["gpus"] += ranks * idset_size(entry["children"].get("gpu", ""))
+    return counts
+
+
+def asked(jobspec: Jobspec, job_id: str | None = None) -> dict[str, int]:
+    """What a jobspec asks of one job, in the terms of `allocated`; where it names no
+    node count, Flux chooses the nodes (given as allocated for ``job_id``)."""
+    c = jobspec.counts
+    nodes = c.nodes if c.nodes is not None else (allocated(job_id)["nodes"] if job_id else 0)
+    return {"nodes": nodes, "cores": c.cores, "gpus": c.gpus}

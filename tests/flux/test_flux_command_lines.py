@@ -383,7 +383,7 @@ JOB_SUBCOMMANDS: dict[str, set[str]] = {
 OTHER: dict[tuple[str, ...], set[str]] = {
     ("cancel",): {"--message", "--user", "--states", "--quiet", "--dry-run", "--all"},
     ("getattr",): set(),
-    ("jobs",): {"-a", "--no-header", "--count", "--format"},
+    ("jobs",): {"-a", "--no-header", "--count", "--sort", "--format"},
     ("archive", "create"): {"--name", "--directory", "--overwrite", "--append", "--preserve", "--verbose"},
     ("archive", "extract"): {"--name", "--directory", "--overwrite", "--waitcreate", "--verbose", "--list-only"},
     ("archive", "remove"): {"--name", "--force"},

@@ -3,30 +3,25 @@ paths (the Python bindings and the flux command), job ids, exit codes, streamed 
 a staged file on every rank with ``sharedfs: false``, a dependency chain, a rejected
 job, the command line, and the by-hand ``flux submit`` checked by Flux itself.
 
-Runs wherever a ``flux`` command is on PATH; elsewhere every test here is skipped, and
-says why. flux-core is not in the package registries: it is built from source outside
-the repository (brief, section 5). Run once against flux-core 0.88.0 so built: all pass
-but cancelling a finished job through the bindings (issue 12), and the full-size shapes
-skip on a 2-core host.
+Runs wherever flux-core is installed (tests/flux_install.py: on PATH, $FLUX_PREFIX or
+/opt/flux); elsewhere every test here is skipped, and says why. The instance has a faked
+resource set (4 brokers x 8 cores, 2 GPUs) so every example runs at its real shape, and
+Flux's own R of each job is read back.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, job_of_step, jobs_of
+from flux_install import NOT_FOUND
+from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, allocated, asked, job_of_step, jobs_of
 from support import jobspec_cli, make_jobspec
 
 from jobspec import load, run
@@ -34,7 +29,7 @@ from jobspec.engine.result import RunResult
 from jobspec.engine.run import Reporter
 from jobspec.plugin import JobLookupError
 from jobspec.transformers.flux import client as flux_client
-from jobspec.transformers.flux import command_lines, jobids
+from jobspec.transformers.flux import command_lines, jobids, limits
 from jobspec.transformers.flux import transformer as flux_transformer
 from jobspec.transformers.flux.jobspec_v1 import to_jobspec
 from jobspec.transformers.flux.transformer import FluxTransformer
@@ -43,109 +38,15 @@ FLUX = shutil.which("flux")
 pytestmark = [
     pytest.mark.flux,
     pytest.mark.slow,
-    pytest.mark.skipif(FLUX is None, reason="no flux command on PATH (build flux-core: brief, section 5)"),
+    pytest.mark.skipif(FLUX is None, reason=NOT_FOUND),
 ]
-
-
-# the initial program: tell the tests where the instance is, then hold it open
-REPORT_URI = 'echo "$FLUX_URI" > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 86400'
-
-
-@pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A four-broker test instance for this module; its URI, the plugin path, and
-    whether the bindings import in this Python."""
-    assert FLUX is not None
-    folder = tmp_path_factory.mktemp("flux-instance")
-    uri_file = folder / "uri"
-    log = open(folder / "flux-start.log", "wb")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(
-        [FLUX, "start", "--test-size=4", "/bin/sh", "-c", REPORT_URI, "sh", str(uri_file)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not uri_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail(f"flux start --test-size=4 did not come up: {(folder / 'flux-start.log').read_text()[-2000:]}")
-        time.sleep(0.1)
-    uri = uri_file.read_text().strip()
-    saved = os.environ.get("FLUX_URI")
-    os.environ["FLUX_URI"] = uri
-    flux_client._clients.clear()
-    bindings = _bindings_path(uri)
-    try:
-        yield {"uri": uri, "bindings": bindings, "cores": _cores_per_node()}
-    finally:
-        flux_client._clients.clear()
-        if saved is None:
-            os.environ.pop("FLUX_URI", None)
-        else:
-            os.environ["FLUX_URI"] = saved
-        os.killpg(proc.pid, signal.SIGTERM)  # the instance this fixture started, and only it
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture(autouse=True)
-def inside_the_instance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """FLUX_URI for each test that uses the instance: the suite's autouse fixture removes it
-    from every test's environment (so that no other test sees a Flux it did not ask for)."""
-    if "instance" in request.fixturenames:
-        monkeypatch.setenv("FLUX_URI", request.getfixturevalue("instance")["uri"])
-
-
-def _flux_core_imports() -> bool:
-    """Whether ``import flux`` gives flux-core's module (tests/flux, on sys.path for
-    these tests, would otherwise pass for an empty namespace package called flux)."""
-    sys.modules.pop("flux", None)
-    importlib.invalidate_caches()
-    try:
-        import flux
-    except ImportError:
-        return False
-    return hasattr(flux, "Flux")
-
-
-def _bindings_path(uri: str) -> str | None:
-    """Make flux-core's Python bindings importable here if they can be: ``flux env``
-    knows their PYTHONPATH. None (with the reason on stdout) when they do not import."""
-    if _flux_core_imports():
-        return "already importable"
-    assert FLUX is not None
-    probe = "import flux, os; print(os.path.dirname(os.path.dirname(flux.__file__)))"
-    done = subprocess.run([FLUX, "env", sys.executable, "-c", probe], capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"flux-core's bindings do not import in {sys.executable}: {done.stderr.strip()[-300:]}")
-        return None
-    path = done.stdout.strip().splitlines()[-1]
-    sys.path.insert(0, path)
-    return path if _flux_core_imports() else None
-
-
-def _cores_per_node() -> int:
-    assert FLUX is not None
-    done = subprocess.run([FLUX, "resource", "R"], capture_output=True, text=True, check=True)
-    r_lite = json.loads(done.stdout)["execution"]["R_lite"]
-    count = 0
-    for part in str(r_lite[0]["children"]["core"]).split(","):
-        first, _, last = part.partition("-")
-        count += int(last or first) - int(first) + 1
-    return count
 
 
 @pytest.fixture(params=["bindings", "command"])
 def interface(request: pytest.FixtureRequest, instance: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
     name = str(request.param)
-    if name == "bindings" and instance["bindings"] is None:
-        pytest.skip("flux-core's Python bindings do not import in this Python (see the fixture's output)")
+    if name == "bindings" and instance["bindings_problem"]:
+        pytest.fail(instance["bindings_problem"])  # Flux is here: its bindings must be too
     monkeypatch.setattr(flux_transformer, "_client", lambda settings: flux_client.connect(name))
     return name
 
@@ -158,15 +59,8 @@ def quiet(path: Path | str, transformer: FluxTransformer | None = None) -> tuple
     return result, out.getvalue()
 
 
-def needs_cores(instance: dict[str, Any], path: Path) -> None:
-    counts = load(path).counts
-    if counts.cores_per_slot * max(1, counts.slots // (counts.nodes or counts.slots)) > instance["cores"]:
-        pytest.skip(f"{path.name} asks for more cores a node than this host has ({instance['cores']})")
-
-
 @pytest.mark.parametrize("path", [*ORIGINAL_EXAMPLES, *PROJECT_EXAMPLES], ids=lambda p: p.name)
 def test_every_example_runs_on_flux(path: Path, interface: str, instance: dict[str, Any]) -> None:
-    needs_cores(instance, path)
     result, out = quiet(path)
     assert result.ok, result.error
     flux = FluxTransformer(interface=interface)
@@ -175,6 +69,7 @@ def test_every_example_runs_on_flux(path: Path, interface: str, instance: dict[s
         assert job_id.startswith("ƒ") and jobids.is_f58(job_id)
         status = flux.wait(job_id, timeout=120)
         assert (status.state, status.exit_code) == ("completed", 0), status
+        assert allocated(job_id) == asked(load(path), job_id), job_id  # Flux's own R: exactly what the file asks
     for record in result.steps:
         if record.job_id:
             assert record.details["interface"] == interface
@@ -268,7 +163,9 @@ task:
 
 
 def test_dependency_on_a_failed_job(interface: str, tmp_path: Path) -> None:
-    text = _jobspec("exit 3", "name: first\n  - step: submit\n    filename: job.sh\n    after: first\n    wait: true")
+    # the parent still running when the child is submitted (else Flux refuses the child at submit)
+    after = "name: first\n  - step: submit\n    filename: job.sh\n    after: first\n    wait: true"
+    text = _jobspec("sleep 1\nexit 3", after)
     result, _ = quiet(make_jobspec(tmp_path, text))
     assert not result.ok and len(result.job_ids) == 2
     child = FluxTransformer(interface=interface).wait(result.job_ids[1], timeout=60)
@@ -289,8 +186,7 @@ def test_rejected_job_shows_fluxs_message(interface: str, tmp_path: Path) -> Non
 
 @pytest.mark.usefixtures("shared")  # its original examples
 def test_bindings_and_command_submit_the_same_jobspec(instance: dict[str, Any], tmp_path: Path) -> None:
-    if instance["bindings"] is None:
-        pytest.skip("flux-core's Python bindings do not import in this Python")
+    assert instance["bindings_problem"] is None, instance["bindings_problem"]
     path = ORIGINAL_EXAMPLES[-1]
     (_, _, job) = next(jobs_of(load(path)))
     spec = to_jobspec(job, dict(os.environ))
@@ -330,6 +226,11 @@ def test_by_hand_command_is_the_job_flux_builds(path: Path, instance: dict[str, 
         assert json.loads(theirs_text) == ours["resources"]
         assert theirs["tasks"][0]["count"] == ours["tasks"][0]["count"]
         assert theirs["tasks"][0]["command"] == ours["tasks"][0]["command"]
+        ours = to_jobspec(job, rlimits=limits.propagated())  # the limits flux submit hands on from here
+        assert (
+            theirs["attributes"]["system"]["shell"]["options"]["rlimit"]
+            == ours["attributes"]["system"]["shell"]["options"]["rlimit"]
+        )
         mine, flux_says = ours["attributes"]["system"], theirs["attributes"]["system"]
         for key in ("duration", "cwd", "job", "dependencies"):
             assert flux_says.get(key) == mine.get(key), key
@@ -338,9 +239,7 @@ def test_by_hand_command_is_the_job_flux_builds(path: Path, instance: dict[str, 
 
 
 def test_life_cycle_on_the_command_line(instance: dict[str, Any], tmp_path: Path) -> None:
-    bindings = instance["bindings"] if instance["bindings"] not in (None, "already importable") else ""
-    pythonpath = [bindings, os.environ.get("PYTHONPATH", "")]
-    env = {"FLUX_URI": instance["uri"], "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    env = {"FLUX_URI": instance["uri"]}
     done = jobspec_cli("run", "--json", "-t", "flux", str(make_jobspec(tmp_path, _jobspec("sleep 60", ""))), env=env)
     assert done.returncode == 0, done.stderr
     job_id = json.loads(done.stdout)["job_ids"][0]

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flux_install import hide_bindings
 from flux_support import ORIGINAL_EXAMPLES, errors, spec25_flux
 from support import HELLO, jobspec_cli, make_jobspec
 
@@ -68,6 +69,28 @@ def test_not_in_an_instance_from_python(no_flux: dict[str, str]) -> None:
     assert not ok and "FLUX_URI" in why
 
 
+def test_interface_bindings_without_bindings_is_refused_before_the_first_step(
+    tmp_path: Path, no_flux: dict[str, str]
+) -> None:
+    stage = tmp_path / "stage"
+    setting = (
+        f"  transform:\n  - {{step: set, key: stage, value: {stage}}}\n"
+        "  - {step: set, key: flux.interface, value: bindings}\n"
+    )
+    path = make_jobspec(tmp_path, HELLO.replace("  transform:\n", setting))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "flux").write_text("#!/bin/sh\nexit 99\n")  # a flux command, never run: the bindings were asked for
+    (fake / "flux").chmod(0o755)
+    env = dict(no_flux, FLUX_URI="local:///nonexistent/broker", PATH=f"{fake}{os.pathsep}{no_flux.get('PATH', '')}")
+    done = jobspec_cli("run", "-t", "flux", str(path), env=hide_bindings(tmp_path / "no-bindings", env))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "flux.interface is bindings, but flux-core's Python bindings do not import" in lines[0]
+    assert lines[0].endswith("nothing was started")
+    assert not stage.exists() and done.stdout == ""  # refused before the write step
+
+
 @pytest.mark.usefixtures("shared")  # its original examples
 def test_flux_uri_without_bindings_or_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUX_URI", "local:///x")
@@ -120,8 +143,7 @@ def test_dry_run_on_the_command_line(tmp_path: Path, no_flux: dict[str, str]) ->
     (fake / "flux").write_text("#!/bin/sh\nexit 99\n")  # present, never run by a dry run
     (fake / "flux").chmod(0o755)
     env["PATH"] = f"{fake}{os.pathsep}{env.get('PATH', '')}"
-    if flux_client.bindings_present():
-        pytest.skip("flux-core's bindings import here")
+    env = hide_bindings(tmp_path / "no-bindings", env)
     done = jobspec_cli("run", "--dry-run", "-t", "flux", str(ORIGINAL_EXAMPLES[-1]), env=env)
     assert done.returncode == 0, done.stderr
     assert (  # the Flux jobspec as it is on stdout, the words (and the command by hand) on stderr
@@ -178,7 +200,12 @@ def test_interface_choice(monkeypatch: pytest.MonkeyPatch, fresh_clients: None) 
     with pytest.raises(flux_client.FluxError, match="one of auto, bindings, command"):
         flux_client.connect("pigeon")
     monkeypatch.setattr(flux_client, "command_path", lambda: None)
-    if not flux_client.bindings_present():
+
+    def no_bindings(self: object, flux_command: str | None) -> None:
+        raise ImportError("No module named 'flux'")
+
+    with monkeypatch.context() as hidden:
+        hidden.setattr(flux_client.BindingsClient, "__init__", no_bindings)
         with pytest.raises(flux_client.FluxError, match="neither"):
             flux_client.connect("auto")
         with pytest.raises(flux_client.FluxError, match="bindings do not import"):
@@ -242,3 +269,21 @@ def test_batch_jobs_launch_their_tasks_with_flux_run(in_instance: None) -> None:
     body = "\n".join(line[6:] for line in record.summary.splitlines() if line.startswith("    | "))
     environment = json.loads(body)["attributes"]["system"]["environment"]
     assert environment["JOBSPEC_LAUNCH"] == "flux run"
+
+
+def test_bindings_whose_python_side_does_not_import_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled side (_flux._core) imports, flux's Python modules do not (cffi or ply
+    missing): a FluxError naming it, not a traceback, from the calls that need them."""
+    import sys
+    import types
+
+    core = types.ModuleType("_flux._core")
+    core.lib = types.SimpleNamespace(flux_job_submit=None)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_flux", types.ModuleType("_flux"))
+    monkeypatch.setitem(sys.modules, "_flux._core", core)
+    monkeypatch.setitem(sys.modules, "flux", None)  # import flux: ImportError
+    monkeypatch.setitem(sys.modules, "flux.job", None)
+    client = flux_client.BindingsClient(None)
+    for call in (client.status, client.wait, client.cancel):
+        with pytest.raises(flux_client.FluxError, match="Python bindings do not import"):
+            call("ƒ2oLkTLb")

@@ -125,10 +125,10 @@ class Client:
         raise NotImplementedError
 
     def recent_jobs(self, count: int = 200) -> list[str]:
-        done = self.run_flux(command_lines.recent_jobs(count))
+        done = self.run_flux(command_lines.recent_jobs())
         if done.returncode != 0:
             raise FluxError(_message(done))
-        return [jobids.encode(int(line)) for line in done.stdout.split() if line.isdigit()]
+        return [jobids.encode(int(line)) for line in done.stdout.split()[:count] if line.isdigit()]
 
     def find_job(self, key: str, count: int = 200) -> str | None:
         """The job submitted with ``key`` (attributes.user.jobspec.submit_key) among this
@@ -155,7 +155,7 @@ class CommandClient(Client):
             return
         message = _message(done)
         if job_id is not None and ("not found" in message or "No such job" in message):
-            raise JobNotFound(f"no Flux job {job_id} in this instance ({message})")
+            raise JobNotFound(f"no Flux job {job_id} in this instance")  # the bindings' words too
         raise FluxError(message)
 
     def submit(self, jobspec: Mapping[str, Any]) -> str:
@@ -209,8 +209,11 @@ class CommandClient(Client):
 
     def cancel(self, job_id: str) -> None:
         done = self.run_flux(command_lines.cancel(str(jobids.decode(job_id))))
-        if done.returncode != 0 and not self.status(job_id).done:
-            self._check(done, job_id)
+        # a finished job ("job is inactive") is not an error; an unknown one is (status says)
+        if done.returncode != 0:
+            status = self.status(job_id)
+            if not status.done and "inactive" not in _message(done):
+                self._check(done, job_id)
 
     def jobspec_of(self, job_id: str) -> dict[str, Any]:
         done = self.run_flux(command_lines.job_info(str(jobids.decode(job_id))))
@@ -242,61 +245,72 @@ def _pump(source: IO[bytes], sink: TextIO, lock: threading.Lock) -> None:
 
 
 class BindingsClient(Client):
-    """Flux through flux-core's Python bindings: one connection per thread, no processes."""
+    """Flux through flux-core's Python bindings: one connection per thread, no processes.
+
+    Submitting, the one call of a plain ``jobspec run``, goes straight to libflux-core
+    through the bindings' compiled module (``_flux._core``): ``import flux`` (its
+    handle, futures and utilities: about 30 ms here) is put off until a call needs it."""
 
     name = "bindings"
 
     def __init__(self, flux_command: str | None) -> None:
         super().__init__(flux_command)
-        import flux
-
-        if not hasattr(flux, "Flux"):
-            raise ImportError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
-        self._flux = flux
+        core = importlib.import_module("_flux._core")  # ImportError: not here (connect says so)
+        if not hasattr(core, "lib") or not hasattr(core.lib, "flux_job_submit"):
+            raise ImportError(f"the '_flux' module at {getattr(core, '__file__', '?')} is not flux-core's")
+        self._core = core
         self._local = threading.local()
 
     @property
     def handle(self) -> Any:
+        """This thread's ``flux.Flux`` handle (importing the bindings' Python side)."""
         handle = getattr(self._local, "handle", None)
         if handle is None:
+            flux = _python_bindings("flux")
+            if not hasattr(flux, "Flux"):
+                raise FluxError(f"the 'flux' module at {getattr(flux, '__file__', '?')} is not flux-core's")
             try:
-                handle = self._flux.Flux()
+                handle = flux.Flux()
             except OSError as e:
                 raise FluxError(e.strerror or str(e)) from None
             self._local.handle = handle
         return handle
 
+    def _raw_handle(self) -> Any:
+        """This thread's ``flux_t *``: the Python handle's when there is one, else its own
+        (flux_open(3) of FLUX_URI), kept for the thread's life."""
+        handle = getattr(self._local, "handle", None)
+        if handle is not None:
+            return handle.handle
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            ffi, lib = self._core.ffi, self._core.lib
+            raw = lib.flux_open(ffi.NULL, 0)
+            if raw == ffi.NULL:
+                raise FluxError(f"cannot connect to Flux: {os.strerror(ffi.errno)}")
+            self._local.raw = raw
+        return raw
+
     def submit(self, jobspec: Mapping[str, Any]) -> str:
         data = json.dumps(jobspec, ensure_ascii=False).encode("utf-8")
-        try:
-            return jobids.encode(self._submit(data))
-        except OSError as e:
-            raise FluxError(e.strerror or str(e)) from None
+        return jobids.encode(self._submit(data))
 
     def _submit(self, data: bytes) -> int:
         """flux_job_submit(3) as ``flux job submit`` calls it, through the bindings'
-        own C library: no ``flux.job`` import (and its start-up cost) on this path."""
-        try:
-            core = importlib.import_module("_flux._core")
-            ffi, lib = core.ffi, core.lib
-            submit, get_id = lib.flux_job_submit, lib.flux_job_submit_get_id
-            error_string, destroy = lib.flux_future_error_string, lib.flux_future_destroy
-        except (ImportError, AttributeError):
-            import flux.job
-
-            return int(flux.job.submit(self.handle, data))
-        future = submit(self.handle.handle, data, 16, 0)  # urgency 16: Flux's default
+        own C library."""
+        ffi, lib = self._core.ffi, self._core.lib
+        future = lib.flux_job_submit(self._raw_handle(), data, 16, 0)  # urgency 16: Flux's default
         if future == ffi.NULL:
             raise FluxError(os.strerror(ffi.errno))
         try:
             job_id = ffi.new("flux_jobid_t[1]")
-            if get_id(future, job_id) < 0:
+            if lib.flux_job_submit_get_id(future, job_id) < 0:
                 code = ffi.errno
-                text = error_string(future)
+                text = lib.flux_future_error_string(future)
                 raise FluxError(ffi.string(text).decode("utf-8", "replace") if text != ffi.NULL else os.strerror(code))
             return int(job_id[0])
         finally:
-            destroy(future)
+            lib.flux_future_destroy(future)
 
     def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
         try:
@@ -312,23 +326,23 @@ class BindingsClient(Client):
         return outcome.status_from_events(jobids.normalise(job_id), self._eventlog(job_id))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        import flux.job
-
+        """Wait for the job's result, then read its state from the eventlog as
+        `status` (and the command client) does, so that both paths agree."""
+        job = _python_bindings("flux.job")
         try:
-            future = flux.job.result_async(self.handle, jobids.decode(job_id))
+            future = job.result_async(self.handle, jobids.decode(job_id))
             if timeout is not None:
                 try:
                     future.wait_for(max(timeout, 0.0))
                 except TimeoutError:
                     return self.status(job_id)
-            result = future.get_dict()
+            future.get()
         except FileNotFoundError:
             raise JobNotFound(f"no Flux job {job_id} in this instance") from None
         except OSError as e:
-            if e.errno == errno.ETIMEDOUT:
-                return self.status(job_id)
-            raise FluxError(e.strerror or str(e)) from None
-        return outcome.status_from_result(jobids.normalise(job_id), result)
+            if e.errno != errno.ETIMEDOUT:
+                raise FluxError(e.strerror or str(e)) from None
+        return self.status(job_id)
 
     def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
         try:
@@ -347,12 +361,14 @@ class BindingsClient(Client):
         return self.wait(job_id)
 
     def cancel(self, job_id: str) -> None:
-        import flux.job
-
+        job = _python_bindings("flux.job")
         try:
-            flux.job.cancel(self.handle, jobids.decode(job_id), "cancelled with jobspec cancel")
+            job.cancel(self.handle, jobids.decode(job_id), command_lines.CANCEL_MESSAGE)
         except FileNotFoundError:
-            raise JobNotFound(f"no Flux job {job_id} in this instance") from None
+            # Flux says ENOENT both for an unknown id and for a job that has finished
+            # ("job is inactive", maybe before its eventlog shows it): the eventlog tells
+            # them apart (JobNotFound), as for the command
+            self.status(job_id)
         except OSError as e:
             if not self.status(job_id).done:
                 raise FluxError(e.strerror or str(e)) from None
@@ -370,6 +386,15 @@ class BindingsClient(Client):
     def rank_size(self) -> tuple[int, int]:
         handle = self.handle
         return int(handle.get_rank()), int(handle.attr_get("size"))
+
+
+def _python_bindings(name: str) -> Any:
+    """A module of the bindings' Python side; FluxError (not a traceback) where it does not
+    import although the compiled side did (cffi or ply missing, say)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise FluxError(f"flux-core's Python bindings do not import: {e}") from None
 
 
 _clients: dict[str, Client] = {}

@@ -281,17 +281,23 @@ def wait_event(job_id: str, event: str = "clean", timeout: float | None = None) 
     return [*argv, job_id, event]
 
 
+# the note of the cancel exception, through either client (status shows it as the reason)
+CANCEL_MESSAGE = "cancelled with jobspec cancel"
+
+
 def cancel(job_id: str) -> list[str]:
-    return [FLUX, "cancel", job_id]
+    return [FLUX, "cancel", f"--message={CANCEL_MESSAGE}", job_id]
 
 
 def getattr_(name: str) -> list[str]:
     return [FLUX, "getattr", name]
 
 
-def recent_jobs(count: int = 200) -> list[str]:
-    """The ids (decimal) of this user's most recent jobs, in any state, newest first."""
-    return [FLUX, "jobs", "-a", "--no-header", f"--count={count}", "--format={id.dec}"]
+def recent_jobs() -> list[str]:
+    """The ids (decimal) of all this user's jobs, in any state, newest first. All: ``flux
+    jobs --count=N`` takes the first N in job-list's order, which puts pending jobs
+    first, oldest first (a backlog would hide the newest), then sorts those."""
+    return [FLUX, "jobs", "-a", "--no-header", "--count=0", "--sort=-t_submit", "--format={id.dec}"]
 
 
 def job_info(job_id: str, key: str = "jobspec") -> list[str]:

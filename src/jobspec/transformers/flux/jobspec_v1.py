@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import DocPath, Problem
 from jobspec.plugin import BatchStep, JobStep, SubmitStep
+from jobspec.transformers.flux import directives
 from jobspec.transformers.flux.templates import DECODE_ARGS, literal_args
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class FluxJob:
     system: dict[str, Any] = field(default_factory=dict)  # the user's other attributes.system keys
     user: dict[str, Any] | None = None  # attributes.user
     key: str | None = None  # a resumable run's submit key, kept in attributes.user.jobspec
+    rlimit_rules: list[str] = field(default_factory=list)  # --rlimit rules (a batch script's directives)
+    env_rules: list[str] = field(default_factory=list)  # --env rules, applied to the submitter's environment
 
 
 def task_count(jobspec: Jobspec) -> dict[str, int]:
@@ -188,10 +191,12 @@ def batch_job(
     environment: Mapping[str, str] | None = None,
 ) -> FluxJob:
     """The Flux job of a batch step: the script as the initial program of a nested
-    instance that holds the whole allocation (``environment`` as for `submit_job`)."""
+    instance that holds the whole allocation (``environment`` as for `submit_job`),
+    with the script's ``# flux:`` directives applied (`directives`; DirectiveError for
+    one that disagrees with the document or that jobspec cannot carry)."""
     counts = jobspec.counts
     stdout, stderr = output_files(stage, watch)
-    return FluxJob(
+    job = FluxJob(
         kind="batch",
         command=list(BATCH_COMMAND),
         resources=copy.deepcopy(jobspec.resources),
@@ -212,6 +217,73 @@ def batch_job(
         user=_user(jobspec),
         key=key,
     )
+    _apply_directives(job, directives.apply(script), jobspec, watch)
+    return job
+
+
+def _apply_directives(job: FluxJob, applied: directives.Applied, jobspec: Jobspec, watch: bool) -> None:
+    """What the directives set where the document is silent; a disagreement is refused."""
+
+    def agree(what: str, theirs: Any, ours: Any, line: int) -> None:
+        if theirs != ours:
+            raise directives.DirectiveError(
+                f"{what} {theirs!r} disagrees with the document's {ours!r} (the document decides: change one)", line
+            )
+
+    counts = jobspec.counts
+    document_says = {
+        "nodes": counts.nodes,
+        "nslots": counts.slots,
+        "cores-per-slot": counts.cores_per_slot,
+        "gpus-per-slot": counts.gpus // counts.slots if counts.slots else 0,
+        "exclusive": counts.exclusive,
+    }
+    for option, (value, line) in applied.resources.items():
+        agree(f"--{option}", value, document_says[option], line)
+    where = applied.lines
+    named = isinstance(jobspec.system.get("job"), dict) and jobspec.system["job"].get("name")
+    if applied.name is not None:
+        if named:
+            agree("--job-name", applied.name, job.name, where["job-name"])
+        job.name = applied.name
+    if applied.duration is not None:
+        if jobspec.duration:
+            agree("--time-limit", applied.duration, float(jobspec.duration), where["time-limit"])
+        job.duration = applied.duration
+    if applied.cwd is not None:
+        if jobspec.cwd:
+            agree("--cwd", applied.cwd, jobspec.cwd, where["cwd"])
+        job.cwd = applied.cwd
+    for option, path in (("output", applied.stdout), ("error", applied.stderr)):
+        if path is None:
+            continue
+        if watch:
+            raise directives.DirectiveError(
+                f"--{option}={path}: the step watches the job, whose output Flux then streams (remove one)",
+                where[option],
+            )
+        setattr(job, "stdout" if option == "output" else "stderr", path)
+    for key, value in applied.system.items():
+        if key in job.system:
+            agree(f"attributes.system.{key}", value, job.system[key], where.get(key, 0))
+        job.system[key] = copy.deepcopy(value)
+    if applied.user:
+        job.user = {**(job.user or {}), **copy.deepcopy(applied.user)}
+    own = _tree(job.system, "shell", "options")
+    for key, value in applied.shell_options.items():
+        if key in own:
+            agree(f"shell option {key}", value, own[key], where.get(f"-o {key}", 0))
+        own[key] = value
+    if applied.label_io:
+        _tree(own, "output", "stdout")["label"] = True
+    if not own:
+        del job.system["shell"]["options"]
+        if not job.system["shell"]:
+            del job.system["shell"]
+    if applied.dependencies:
+        job.system["dependencies"] = [*(job.system.get("dependencies") or []), *applied.dependencies]
+    job.env_rules = list(applied.env_rules)
+    job.rlimit_rules = list(applied.rlimit_rules)
 
 
 def task_command(command: list[str]) -> list[str]:
@@ -237,23 +309,31 @@ def _user(jobspec: Jobspec) -> dict[str, Any] | None:
     return copy.deepcopy(user) if isinstance(user, dict) else None
 
 
-def to_jobspec(job: FluxJob, base_environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+def to_jobspec(
+    job: FluxJob, base_environment: Mapping[str, str] | None = None, rlimits: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The Flux jobspec (version 1) of ``job``, as submitted.
 
     ``base_environment`` is the submitting process's environment (``flux submit``
-    passes it whole); the job's own variables are set on top of it.
+    passes it whole); the job's own variables are set on top of it. ``rlimits`` are
+    the resource limits it hands on (`limits.propagated`); the document's own
+    ``shell.options.rlimit`` entries win.
     """
     system: dict[str, Any] = copy.deepcopy(job.system)
     system["duration"] = job.duration
     system["cwd"] = job.cwd
-    system["environment"] = {**(base_environment or {}), **job.environment}
+    base = directives.environment(job.env_rules, base_environment or {}) if job.env_rules else base_environment
+    system["environment"] = {**(base or {}), **job.environment}
     job_attrs = system.get("job")
     system["job"] = {**(job_attrs if isinstance(job_attrs, dict) else {}), "name": job.name}
     options = _tree(system, "shell", "options")
-    if job.stdout is not None:
-        _tree(options, "output")["stdout"] = {"type": "file", "path": job.stdout}
+    if rlimits:
+        own = options.get("rlimit")
+        options["rlimit"] = {**rlimits, **(own if isinstance(own, dict) else {})}
+    if job.stdout is not None:  # (label, from a directive, kept)
+        _tree(options, "output", "stdout").update({"type": "file", "path": job.stdout})
     if job.stderr is not None:
-        _tree(options, "output")["stderr"] = {"type": "file", "path": job.stderr}
+        _tree(options, "output", "stderr").update({"type": "file", "path": job.stderr})
     if job.kind == "batch":
         for key, value in BATCH_SHELL_OPTIONS.items():
             options.setdefault(key, copy.deepcopy(value))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from jobspec.plugin import (
     WriterStep,
     error_sink,
 )
-from jobspec.transformers.flux import command_lines, jobids, rfc25, templates
+from jobspec.transformers.flux import command_lines, jobids, limits, rfc25, templates
 from jobspec.transformers.flux.client import (
     INTERFACES,
     Client,
@@ -58,6 +59,7 @@ from jobspec.transformers.flux.client import (
     connect,
     instance_uri,
 )
+from jobspec.transformers.flux.directives import DirectiveError
 from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job, to_jobspec, v1_problems
 
 if TYPE_CHECKING:
@@ -113,8 +115,8 @@ class FluxJobStep(JobStep):
         same = "the same job" if command_lines.same_job(job) else "the closest flux command (not quite the same job)"
         body = "".join(f"    | {line}\n" for line in json.dumps(spec, indent=2, ensure_ascii=False).splitlines())
         return (
-            f"would submit this Flux jobspec (flux.interface {interface}; the environment of this process "
-            f"is added to the one shown, as flux submit does){self.then()}:\n{body}"
+            f"would submit this Flux jobspec (flux.interface {interface}; the environment and resource limits "
+            f"of this process are added to the ones shown, as flux submit does){self.then()}:\n{body}"
             f"    {same} by hand: {hand}"
         )
 
@@ -122,15 +124,14 @@ class FluxJobStep(JobStep):
         job = self.flux_job(ctx)
         client = _client(ctx.settings)
         try:
-            job_id = client.submit(to_jobspec(job, os.environ))
+            job_id = client.submit(to_jobspec(job, os.environ, limits.propagated(job.rlimit_rules)))
         except FluxError as e:
             raise StepError(f"Flux refused the job: {e}") from None
         details: dict[str, Any] = {"interface": client.name, "name": job.name, "tasks": self.tasks()}
         decimal = str(jobids.decode(job_id))
-        if job.stdout is not None:
-            details["stdout"] = job.stdout.replace("{{id.dec}}", decimal)
-        if job.stderr is not None:
-            details["stderr"] = job.stderr.replace("{{id.dec}}", decimal)
+        for stream, path in (("stdout", job.stdout), ("stderr", job.stderr)):
+            if path is not None:  # the shell opens a relative one (a directive's) in the job's cwd
+                details[stream] = posixpath.join(job.cwd, path.replace("{{id.dec}}", decimal))
         return StepOutput(job_id, job_id=job_id, details=details)
 
     def follow(self, ctx: StepContext, output: StepOutput) -> JobStatus:
@@ -232,6 +233,22 @@ class FluxStage(StageStep):
         )
 
 
+def _directive_problems(jobspec: Jobspec, step: Any) -> list[Problem]:
+    """A batch script's ``# flux:`` directive that flux batch would refuse, that disagrees
+    with the document, or that jobspec cannot carry: refused at plan time, with its line."""
+    filename = step.get("filename")
+    script = jobspec.scripts.get(filename) if isinstance(filename, str) else None
+    if not script or not isinstance(script.get("content"), str):
+        return []  # the core reports a missing script
+    try:
+        batch_job(jobspec, script["content"], stage="/stage", filename=filename, watch=bool(step.get("watch")))
+    except DirectiveError as e:
+        names = [s.get("name") for s in jobspec.task.get("scripts") or [] if isinstance(s, dict)]
+        where = (*jobspec.task_path, "scripts", names.index(filename), "content") if filename in names else step.path
+        return [Problem(f"line {e.line} of {filename}: {e}", path=where)]
+    return []
+
+
 def _remove_archive(client: Client, name: str, tool: str) -> None:
     """Remove the stage's archive, whether or not it was made whole: it holds a copy of
     the stage in the KVS. Best effort: a failure here never hides the step's own."""
@@ -286,18 +303,31 @@ class FluxTransformer(Transformer):
         Plain numbers are left alone: Slurm's ids are numbers too."""
         return jobids.is_f58(job_id)
 
+    # the flux.interface values the last plan's Flux steps name (see check_plan)
+    _plan_interfaces: frozenset[str] = frozenset()
+
     def ensure_ready(self) -> None:
-        """Outside a Flux instance, say so and how to start one, before anything is written."""
+        """Outside a Flux instance, say so and how to start one; a flux.interface the plan
+        names that cannot be had here (bindings that do not import, no flux command),
+        say why: before anything is written."""
         if instance_uri() is None:
             raise TransformerUnavailable(f"transformer flux cannot run here: {NOT_IN_INSTANCE}")
+        for interface in sorted(self._plan_interfaces - {"auto"}):
+            try:
+                connect(interface)  # made once per process: cheap after the first time
+            except FluxError as e:
+                raise TransformerUnavailable(f"transformer flux cannot run here: {e}") from None
         super().ensure_ready()
 
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """What the document asks that Flux V1 cannot carry; independent of this machine,
         so validate and --dry-run work anywhere."""
         problems: list[Problem] = []
+        interfaces = set()
         for planned in steps:
             step = planned.step
+            if step.name in ("submit", "batch", "stage"):
+                interfaces.add(str(planned.settings.get("flux.interface") or "auto"))
             if step.name == "set" and step.get("key") == "flux.interface" and step.get("value") not in INTERFACES:
                 problems.append(
                     Problem(
@@ -305,12 +335,15 @@ class FluxTransformer(Transformer):
                         path=(*step.path, "value"),
                     )
                 )
+            if step.name == "batch":
+                problems += _directive_problems(jobspec, step)
             stage = planned.settings.get("stage")
             if step.name in ("submit", "batch") and not step.get("watch") and stage is not None:
                 why = templates.stage_problem(str(stage))
                 if why:
                     problems.append(Problem(why, path=step.path))
         problems += v1_problems(jobspec)
+        self._plan_interfaces = frozenset(interfaces & set(INTERFACES))
         return problems
 
     def native_problems(self, jobspec: Jobspec) -> list[Problem]:
