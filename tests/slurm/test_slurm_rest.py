@@ -336,7 +336,7 @@ def test_a_refused_job_shows_slurm_s_own_message(tmp_path: Path) -> None:
 
 
 def test_an_option_slurm_cannot_read_is_named(tmp_path: Path) -> None:
-    transform = [{"step": "set", "key": "slurm.options", "value": ["--gpus-per-node=1"]}, *SUBMIT_AND_WAIT]
+    transform = [{"step": "set", "key": "slurm.options", "value": ["--gres=fpga:1"]}, *SUBMIT_AND_WAIT]
     path = write_doc(
         tmp_path, jobspec_doc(graph(1, 1, 1), through("rest", transform, tmp_path / "st"), {"task.sh": TASK})
     )

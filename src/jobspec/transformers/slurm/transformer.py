@@ -35,7 +35,12 @@ from jobspec.transformers.slurm.options import (
     rest_url_problem,
     url_problem,
 )
-from jobspec.transformers.slurm.request import duration_problem, options_problem, output_problem
+from jobspec.transformers.slurm.request import (
+    duration_problem,
+    options_problem,
+    output_problem,
+    resource_problems,
+)
 from jobspec.transformers.slurm.rest_mapping import rest_pairs_problem
 from jobspec.transformers.slurm.state import Token
 from jobspec.transformers.slurm.steps import SlurmAuth, SlurmBatch, SlurmStage, SlurmSubmit
@@ -100,6 +105,8 @@ class SlurmTransformer(Transformer):
                         path=("attributes", "system", "environment", name),
                     )
                 )
+        if any(planned.step.name in ("submit", "batch") for planned in steps):
+            problems += resource_problems(jobspec.counts, jobspec.resources)
         seen: set[str] = set()
         for planned in steps:
             kind = planned.step.name
