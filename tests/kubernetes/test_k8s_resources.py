@@ -1,0 +1,90 @@
+"""Each pod asks for its task's share of every core and byte the graph names, and whole
+gpus; what Kubernetes cannot ask for is refused before anything is created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from k8s_support import api_server_problems, iter_jobs, schema_problems
+from test_k8s_manifests import core, gpu, jobspec, node, slot
+
+from jobspec import count_resources
+from jobspec.document.problems import JobspecError
+from jobspec.transformers.kubernetes.transformer import KubernetesTransformer
+
+
+def memory(count: int, unit: str = "MB") -> dict[str, Any]:
+    return {"type": "memory", "count": count, "unit": unit}
+
+
+def pod_resources(data: dict[str, Any]) -> list[tuple[int, dict[str, str]]]:
+    documents = KubernetesTransformer().manifests(data)
+    assert schema_problems(documents) == [] and api_server_problems(documents) == []
+    out = []
+    for job in iter_jobs(documents):
+        resources = job["spec"]["template"]["spec"]["containers"][0]["resources"]
+        assert resources["requests"] == resources["limits"]
+        out.append((job["spec"]["completions"], resources["requests"]))
+    return out
+
+
+def millis(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(quantity) * 1000
+
+
+@pytest.mark.parametrize(
+    ("resources", "count", "pods", "requests"),
+    [
+        # total 5 over 4 slots of 2 cores: 8 cores among 5 pods, 1600m each (not 1 each)
+        ([slot(4, core(2))], {"total": 5}, 5, {"cpu": "1600m"}),
+        # 3 tasks in a slot of 4 cores
+        ([slot(1, core(4))], {"per_slot": 3}, 3, {"cpu": "1334m"}),
+        # memory a slot, and the node's own, shared out
+        ([node(2, memory(1024), slot(2, core(1), memory(512)))], None, 4, {"cpu": "1", "memory": "1024Mi"}),
+        # whole gpus a task
+        ([slot(2, core(2), gpu(4))], {"per_slot": 2}, 4, {"cpu": "1", "nvidia.com/gpu": "2"}),
+    ],
+)
+def test_pods_hold_every_core_and_byte(
+    resources: list[dict[str, Any]], count: dict[str, int] | None, pods: int, requests: dict[str, str]
+) -> None:
+    [(got_pods, got)] = pod_resources(jobspec(resources, count=count))
+    assert (got_pods, got) == (pods, requests)
+    counts = count_resources(resources, "default", count)
+    assert got_pods * millis(got["cpu"]) >= counts.cores * 1000
+    assert got_pods * int(got.get("memory", "0Mi")[:-2]) >= counts.memory
+    assert got_pods * int(got.get("nvidia.com/gpu", "0")) == counts.gpus
+
+
+def test_a_batch_pod_holds_the_whole_request() -> None:
+    transform = [{"step": "write", "filename": "b.sh"}, {"step": "batch", "filename": "b.sh"}]
+    data = jobspec([node(2, slot(2, core(1), gpu(1), memory(100)))], transform=transform, scripts={"b.sh": "echo"})
+    data["task"]["count"] = {"per_slot": 2}  # gpus shared by tasks: fine in one pod
+    assert pod_resources(data) == [(1, {"cpu": "4", "memory": "400Mi", "nvidia.com/gpu": "4"})]
+
+
+@pytest.mark.parametrize(
+    ("resources", "count", "place", "fragment"),
+    [
+        ([slot(2, core(2), gpu(1))], {"per_slot": 2}, "task.count", "cannot be given out whole to its 4 tasks"),
+        (
+            [slot(1, core({"min": 1, "max": 2, "operator": "+", "operand": 1}))],  # type: ignore[arg-type]
+            None,
+            "resources[0].with[0].count",
+            "not a count range",
+        ),
+        (
+            [node(1, {"type": "socket", "count": 2, "with": [slot(1, core(1))]})],
+            None,
+            "resources",
+            "no request for sockets",
+        ),
+    ],
+)
+def test_what_kubernetes_cannot_ask_for_is_refused(
+    resources: list[dict[str, Any]], count: dict[str, int] | None, place: str, fragment: str
+) -> None:
+    with pytest.raises(JobspecError) as e:
+        KubernetesTransformer().manifests(jobspec(resources, count=count))
+    assert any(str(p).startswith(f"{place}: ") and fragment in str(p) for p in e.value.problems), e.value.problems
