@@ -71,6 +71,14 @@ INTERFACE = Setting(
     "or auto: the bindings when they import, else the command",
 )
 
+FLUXION = Setting(
+    "flux.fluxion",
+    "bool",
+    False,
+    "the instance schedules with flux-sched (Fluxion), which honours memory and socket vertices: "
+    "pass them to Flux as written (flux-core's own scheduler ignores them, so they are refused without this)",
+)
+
 NOT_IN_INSTANCE = (
     "not inside a Flux instance (FLUX_URI is not set): start one with `flux start --test-size=4` "
     "and run jobspec in it, or choose another transformer with -t"
@@ -249,7 +257,7 @@ class FluxTransformer(Transformer):
     description = (
         "runs the task as Flux jobs in the enclosing Flux instance (flux-core's Python bindings, else the flux command)"
     )
-    settings = {"flux.interface": INTERFACE}
+    settings = {"flux.interface": INTERFACE, "flux.fluxion": FLUXION}
     options_type = FluxOptions
     options: FluxOptions
     native_format = "Flux jobspec (RFC 25, version 1)"
@@ -306,7 +314,8 @@ class FluxTransformer(Transformer):
                 why = templates.stage_problem(str(stage))
                 if why:
                     problems.append(Problem(why, path=step.path))
-        problems += v1_problems(jobspec)
+        jobs = [p for p in steps if p.step.name in ("submit", "batch")]
+        problems += v1_problems(jobspec, fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs))
         return problems
 
     def native_problems(self, jobspec: Jobspec) -> list[Problem]:
