@@ -88,3 +88,48 @@ def test_what_kubernetes_cannot_ask_for_is_refused(
     with pytest.raises(JobspecError) as e:
         KubernetesTransformer().manifests(jobspec(resources, count=count))
     assert any(str(p).startswith(f"{place}: ") and fragment in str(p) for p in e.value.problems), e.value.problems
+
+
+def test_constraints_become_node_affinity() -> None:
+    data = jobspec([slot(1, core(1))])
+    data["attributes"] = {
+        "system": {
+            "constraints": {
+                "properties": ["example.com/gpu", "^spot"],
+                "or": [{"properties": ["zone=a"]}, {"hostlist": ["n[1-2]"]}],
+                "not": [{"hostlist": ["n3"]}],
+            }
+        }
+    }
+    documents = KubernetesTransformer().manifests(data)
+    assert schema_problems(documents) == [] and api_server_problems(documents) == []
+    [job] = list(iter_jobs(documents))
+    affinity = job["spec"]["template"]["spec"]["affinity"]
+    terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    common = [
+        {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["n3"]},
+        {"key": "example.com/gpu", "operator": "Exists"},
+        {"key": "spot", "operator": "DoesNotExist"},
+    ]
+    alternatives = [
+        {"key": "zone", "operator": "In", "values": ["a"]},
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1", "n2"]},
+    ]
+    assert len(terms) == 2
+    for term, alternative in zip(terms, alternatives, strict=True):
+        assert sorted(map(str, term["matchExpressions"])) == sorted(map(str, [*common, alternative]))
+
+
+@pytest.mark.parametrize(
+    ("constraint", "place", "fragment"),
+    [
+        ({"ranks": ["0"]}, "attributes.system.constraints.ranks", "broker ranks are Flux's"),
+        ({"properties": ["bad:key"]}, "attributes.system.constraints.properties[0]", "not a Kubernetes node label"),
+    ],
+)
+def test_constraints_kubernetes_cannot_say_are_refused(constraint: dict[str, Any], place: str, fragment: str) -> None:
+    data = jobspec([slot(1, core(1))])
+    data["attributes"] = {"system": {"constraints": constraint}}
+    with pytest.raises(JobspecError) as e:
+        KubernetesTransformer().manifests(data)
+    assert any(str(p).startswith(f"{place}: ") and fragment in str(p) for p in e.value.problems), e.value.problems

@@ -212,3 +212,13 @@ def test_what_this_machine_does_not_reserve_is_warned_about(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     warning = "warning: local runs the tasks as processes on this machine: 4 gpus, 4096 MiB of memory not reserved"
     assert warning in done.stdout + done.stderr
+
+
+def test_constraints_are_refused_here(tmp_path: Path) -> None:
+    path = make_jobspec(tmp_path, HELLO + "attributes:\n  system:\n    constraints: {properties: [intel]}\n")
+    done = jobspec_cli("run", "-t", "local", str(path))
+    assert done.returncode == 2
+    line = len(HELLO.splitlines()) + 3
+    assert f"{path}:{line}:18: attributes.system.constraints: the local transformer runs the tasks on this" in (
+        done.stderr
+    )

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slurm_support import SUBMIT_AND_WAIT, TASK, jobspec_doc, run_slurm, write_doc
+from support import jobspec_cli
 
 from jobspec import count_resources
 from jobspec.document.resources import ResourceCounts
@@ -132,7 +133,7 @@ SHAPES: dict[str, tuple[list[dict[str, Any]], dict[str, int] | None]] = {
 
 @pytest.mark.slurm
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_shapes_run_with_every_resource_they_name(tmp_path: Path, slurm: dict[str, str], shape: str) -> None:
+def test_shapes_run_with_every_resource_they_name(tmp_path: Path, interface: str, shape: str) -> None:
     resources, count = SHAPES[shape]
     counts = count_resources(resources, "s", count)
     result, _ = run_slurm(write_doc(tmp_path, jobspec_doc(resources, SUBMIT_AND_WAIT, {"task.sh": TASK}, count)))
@@ -185,3 +186,42 @@ def test_random_graphs_are_allocated_whole(
         assert_holds(readback(job_id), counts, ran=False)
     finally:
         cancel(job_id)
+
+
+# ---------------------------------------------------------------- constraints
+
+
+@pytest.mark.slurm
+def test_constraints_keep_the_job_on_the_nodes_they_allow(tmp_path: Path, interface: str) -> None:
+    # the cluster: n1, n2 have intel,ib; n3, n4 amd,ib
+    system = {
+        "constraints": {
+            "properties": ["ib"],
+            "or": [{"properties": ["intel"]}, {"properties": ["amd"]}],
+            "not": [{"hostlist": ["n1", "n3"]}],
+        }
+    }
+    doc = jobspec_doc(graph(2, 1, 1), SUBMIT_AND_WAIT, {"task.sh": TASK}, None, system)
+    result, _ = run_slurm(write_doc(tmp_path, doc))
+    assert result.ok, result.error
+    got = readback(str(result.steps[-1].job_id))
+    assert got["features"] in ("(ib&intel)|(ib&amd)", "(intel&ib)|(amd&ib)")  # (as the file orders the keys)
+    rec = parse_scontrol(
+        subprocess.run(
+            ["scontrol", "-o", "show", "job", str(result.steps[-1].job_id)], capture_output=True, text=True
+        ).stdout
+    )
+    assert (rec["NodeList"], rec["ExcNodeList"]) == ("n[2,4]", "n[1,3]")
+
+
+@pytest.mark.slurm
+def test_a_constraint_no_node_meets_is_slurms_to_refuse(tmp_path: Path, slurm: dict[str, str]) -> None:
+    system = {"constraints": {"properties": ["intel", "amd"]}}  # no node has both
+    path = write_doc(tmp_path, jobspec_doc(graph(1, 1, 1), SUBMIT_AND_WAIT, {"task.sh": TASK}, None, system))
+    done = jobspec_cli("run", "-t", "slurm", str(path))
+    assert done.returncode == 1, done.stderr
+    # (Slurm's words: a feature no node has at all is "Invalid feature specification")
+    assert "Slurm refused the job: Batch job submission failed: Requested node configuration is not available" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr

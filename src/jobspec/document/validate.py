@@ -236,6 +236,11 @@ def rule_problems(jobspec: Jobspec) -> Iterator[Problem]:
                 path=(*tpath, "scripts", i, "name"),
             )
         names[script["name"]] = i
+    constraints = jobspec.system.get("constraints")
+    if constraints is not None:
+        from jobspec.document.constraints import constraint_problems
+
+        yield from constraint_problems(constraints)
     tasks = jobspec.counts.tasks
     if tasks > MAX_COUNT:
         yield Problem(

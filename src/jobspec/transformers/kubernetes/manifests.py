@@ -322,6 +322,7 @@ class JobRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     submit_key: str | None = None  # a resumable run's key for this step: found again by it
+    affinity: Mapping[str, Any] | None = None  # the nodes the pods may run on (`node_affinity`)
 
 
 def rank_env(name: str) -> dict[str, Any]:
@@ -357,6 +358,8 @@ def job(request: JobRequest) -> dict[str, Any]:
         "resources": {"requests": dict(resources), "limits": dict(resources)},
     }
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if request.affinity is not None:
+        pod_spec["affinity"] = dict(request.affinity)
     if request.config_map is not None:
         container["volumeMounts"] = [{"name": STAGE_VOLUME, "mountPath": request.stage, "readOnly": True}]
         pod_spec["volumes"] = [

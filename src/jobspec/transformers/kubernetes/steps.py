@@ -40,6 +40,7 @@ from jobspec.plugin import (
 from jobspec.transformers.kubernetes import manifests as mf
 from jobspec.transformers.kubernetes.client import Credentials, KubeError, Session, connect
 from jobspec.transformers.kubernetes.ids import job_id, parse_job_id
+from jobspec.transformers.kubernetes.node_affinity import node_affinity
 from jobspec.transformers.kubernetes.outcome import job_outcome
 from jobspec.transformers.kubernetes.pod_resources import PodResources, per_task, whole
 from jobspec.transformers.kubernetes.state import kube_run, pod_stage
@@ -164,6 +165,7 @@ class KubeJobStep(JobStep):
             command=self.command(ctx),
             tasks=tasks,
             pod=pod,
+            affinity=node_affinity(self.jobspec.system.get("constraints"))[0],
             stage=stage,
             cwd=self.jobspec.cwd or stage,
             env=self.jobspec.environment,

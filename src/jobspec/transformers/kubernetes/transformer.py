@@ -39,6 +39,7 @@ from jobspec.plugin import (
 from jobspec.transformers.kubernetes import manifests as mf
 from jobspec.transformers.kubernetes.client import Credentials, KubeError, Session, connect, in_cluster
 from jobspec.transformers.kubernetes.ids import is_job_id, job_id, parse_job_id
+from jobspec.transformers.kubernetes.node_affinity import node_affinity
 from jobspec.transformers.kubernetes.outcome import job_outcome
 from jobspec.transformers.kubernetes.pod_resources import resource_problems
 from jobspec.transformers.kubernetes.staged_files import KubeCopy, KubeWrite
@@ -162,9 +163,9 @@ class KubernetesTransformer(Transformer):
                 reason = mf.image_problem(str(settings.get("kubernetes.image") or ""))
                 if reason:
                     problems.append(Problem(reason, path=path))
-                for problem in resource_problems(
-                    jobspec.counts, jobspec.resources, task, batch=isinstance(step, KubeBatch)
-                ):
+                refused = resource_problems(jobspec.counts, jobspec.resources, task, batch=isinstance(step, KubeBatch))
+                refused += node_affinity(jobspec.system.get("constraints"))[1]
+                for problem in refused:
                     if problem.message not in {p.message for p in problems}:
                         problems.append(problem)
                 tasks = step.tasks()

@@ -158,6 +158,14 @@ class LocalTransformer(Transformer):
                     )
                 )
                 break
+        if jobspec.system.get("constraints") and any(p.step.name in ("submit", "batch") for p in steps):
+            problems.append(
+                Problem(
+                    "the local transformer runs the tasks on this machine and cannot choose nodes: remove "
+                    "attributes.system.constraints here, or run on flux, slurm or kubernetes",
+                    path=("attributes", "system", "constraints"),
+                )
+            )
         return problems
 
     def _job(self, job_id: str) -> jobs.LocalJob:

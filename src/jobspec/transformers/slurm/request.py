@@ -261,6 +261,7 @@ class JobRequest:
     options: tuple[str, ...] = ()
     key: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    placement: tuple[Pair, ...] = ()  # --constraint, --nodelist, --exclude (`placement.placement`)
 
     def pairs(self) -> list[Pair]:
         """What jobspec itself asks for, as sbatch options in order (the passthrough ``options`` follow)."""
@@ -271,6 +272,7 @@ class JobRequest:
             ("--error", output_pattern(self.stage, "err")),
             ("--export", "ALL"),
             *layout_pairs(self.counts),
+            *self.placement,
         ]
         limit = time_limit(self.duration)
         if limit is not None:

@@ -49,6 +49,7 @@ from jobspec.plugin import (
 )
 from jobspec.transformers.slurm import client
 from jobspec.transformers.slurm.options import SlurmOptions, resolve_interface, resolve_rest_url, rest_url_problem
+from jobspec.transformers.slurm.placement import placement
 from jobspec.transformers.slurm.request import (
     JobRequest,
     export_environment,
@@ -282,6 +283,7 @@ class SlurmJobStep(JobStep):
             options=tuple(settings.get("slurm.options") or ()),
             key=None if ctx.dry_run else ctx.submit_key,
             environment=self.environment(ctx),
+            placement=tuple(placement(self.jobspec.system.get("constraints"), self.jobspec.counts)[0]),
         )
 
     def final_name(self, job_request: JobRequest, text: str | None, path: str | None) -> str:

@@ -35,6 +35,7 @@ from jobspec.transformers.slurm.options import (
     rest_url_problem,
     url_problem,
 )
+from jobspec.transformers.slurm.placement import placement
 from jobspec.transformers.slurm.request import (
     duration_problem,
     options_problem,
@@ -107,6 +108,7 @@ class SlurmTransformer(Transformer):
                 )
         if any(planned.step.name in ("submit", "batch") for planned in steps):
             problems += resource_problems(jobspec.counts, jobspec.resources)
+            problems += placement(jobspec.system.get("constraints"), jobspec.counts)[1]
         seen: set[str] = set()
         for planned in steps:
             kind = planned.step.name
