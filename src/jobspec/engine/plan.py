@@ -30,6 +30,12 @@ class Plan:
     jobspec: Jobspec
     transformer: Transformer
     steps: list[PlannedStep] = field(default_factory=list)
+    implicit: bool = False  # no task.transform: one submit of task.command was planned
+
+
+IMPLICIT_NOTE = (
+    "jobspec: the task has no transform steps: submitting task.command as Flux would (an implicit submit step)"
+)
 
 
 OtherSystems = Callable[[], Collection[str]]  # the names of every transformer installed, asked when needed
@@ -57,7 +63,7 @@ def plan(
     )
     problems += transformer.check_plan(jobspec, steps)
     finish(jobspec, problems, raise_error=True)
-    return Plan(jobspec, transformer, steps)
+    return Plan(jobspec, transformer, steps, implicit=jobspec.implicit_submit)
 
 
 def check_steps(
@@ -79,7 +85,19 @@ def check_steps(
     planned: list[PlannedStep] = []
     named: dict[str, StepBase] = {}
     base = (*jobspec.task_path, "transform")
-    for index, options in enumerate(jobspec.transform):
+    steps = jobspec.transform
+    if jobspec.implicit_submit:  # a plain jobspec: run its command, as Flux would
+        steps = [{"step": "submit"}]
+        if not jobspec.command:
+            problems.append(
+                Problem(
+                    "a task with no transform steps runs its command, and it has none: give task.command "
+                    "(a list of strings), or transform steps",
+                    path=(*jobspec.task_path, "command"),
+                )
+            )
+            return planned, problems
+    for index, options in enumerate(steps):
         path = (*base, index)
         kind = options["step"]
         cls = table.get(kind)

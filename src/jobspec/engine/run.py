@@ -77,6 +77,10 @@ def execute(
     if journal is not None and not dry_run:
         stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
         state.temp_stage = Path(stage)
+    if plan.implicit:
+        from jobspec.engine.plan import IMPLICIT_NOTE
+
+        reporter.note(IMPLICIT_NOTE)
     result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
     result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
     for planned, record in zip(plan.steps, result.steps, strict=True):
