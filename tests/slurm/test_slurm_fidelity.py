@@ -225,3 +225,20 @@ def test_a_constraint_no_node_meets_is_slurms_to_refuse(tmp_path: Path, slurm: d
         done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slurm
+def test_a_plain_jobspec_runs_on_slurm_in_its_queue_and_bank(tmp_path: Path, slurm: dict[str, str]) -> None:
+    doc = {
+        "version": 1,
+        "resources": graph(2, 1, 1),
+        "tasks": [{"command": ["hostname"], "slot": "s", "count": {"per_slot": 1}}],
+        "attributes": {"system": {"duration": 60, "queue": "small", "bank": "physics"}},
+    }
+    result, _ = run_slurm(write_doc(tmp_path, doc))
+    assert result.ok, result.error
+    [job_id] = result.job_ids
+    rec = parse_scontrol(
+        subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True).stdout
+    )
+    assert (rec["Partition"], rec["Account"], rec["NumNodes"]) == ("small", "physics", "2")

@@ -277,8 +277,9 @@ class SlurmJobStep(JobStep):
             stage=str(ctx.stage),
             duration=self.jobspec.duration,
             after=self.after_job(ctx),
-            partition=settings.get("slurm.partition"),
-            account=settings.get("slurm.account"),
+            # Flux's attributes.system.queue and bank are Slurm's partition and account (a setting wins)
+            partition=settings.get("slurm.partition") or _text(self.jobspec.system.get("queue")),
+            account=settings.get("slurm.account") or _text(self.jobspec.system.get("bank")),
             qos=settings.get("slurm.qos"),
             options=tuple(settings.get("slurm.options") or ()),
             key=None if ctx.dry_run else ctx.submit_key,
@@ -388,3 +389,7 @@ class SlurmBatch(SlurmJobStep, BatchStep):
         if preamble:
             return batch_wrapper(path, self.scripts[filename]["content"], preamble), None
         return None, path
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
