@@ -7,11 +7,44 @@ from typing import Any
 
 import pytest
 from k8s_support import api_server_problems, iter_jobs, schema_problems
-from test_k8s_manifests import core, gpu, jobspec, node, slot
 
 from jobspec import count_resources
 from jobspec.document.problems import JobspecError
 from jobspec.transformers.kubernetes.transformer import KubernetesTransformer
+
+
+def slot(count: int, *inside: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "slot", "label": "default", "count": count, "with": list(inside)}
+
+
+def node(count: int, *inside: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "node", "count": count, "with": list(inside)}
+
+
+def core(count: Any) -> dict[str, Any]:
+    return {"type": "core", "count": count}
+
+
+def gpu(count: int) -> dict[str, Any]:
+    return {"type": "gpu", "count": count}
+
+
+def jobspec(
+    resources: list[dict[str, Any]],
+    *,
+    count: dict[str, int] | None = None,
+    transform: list[dict[str, Any]] | None = None,
+    scripts: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    scripts = scripts or {"job.sh": "#!/bin/sh\necho hi\n"}
+    transform = transform or [{"step": "write", "filename": "job.sh"}, {"step": "submit", "filename": "job.sh"}]
+    task = {
+        "slot": "default",
+        "count": count or {"per_slot": 1},
+        "transform": transform,
+        "scripts": [{"name": n, "content": c} for n, c in scripts.items()],
+    }
+    return {"version": 1, "resources": resources, "task": task}
 
 
 def memory(count: int, unit: str = "MB") -> dict[str, Any]:
@@ -69,7 +102,7 @@ def test_a_batch_pod_holds_the_whole_request() -> None:
     [
         ([slot(2, core(2), gpu(1))], {"per_slot": 2}, "task.count", "cannot be given out whole to its 4 tasks"),
         (
-            [slot(1, core({"min": 1, "max": 2, "operator": "+", "operand": 1}))],  # type: ignore[arg-type]
+            [slot(1, core({"min": 1, "max": 2, "operator": "+", "operand": 1}))],
             None,
             "resources[0].with[0].count",
             "not a count range",
