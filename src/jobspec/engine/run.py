@@ -81,6 +81,9 @@ def execute(
         from jobspec.engine.plan import IMPLICIT_NOTE
 
         reporter.note(IMPLICIT_NOTE)
+    ignored = plan.transformer.ignored(plan.jobspec)
+    if ignored:
+        reporter.note(f"jobspec: warning: {plan.transformer.name} ignores {', '.join(ignored)}")
     result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
     result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
     for planned, record in zip(plan.steps, result.steps, strict=True):

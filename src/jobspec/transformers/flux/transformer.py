@@ -296,6 +296,10 @@ class FluxTransformer(Transformer):
             raise TransformerUnavailable(f"transformer flux cannot run here: {NOT_IN_INSTANCE}")
         super().ensure_ready()
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        """Flux takes attributes as written; only the requirement metadata stays behind."""
+        return ["task.resources"] if jobspec.task.get("resources") else []
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """What the document asks that Flux V1 cannot carry; independent of this machine,
         so validate and --dry-run work anywhere."""

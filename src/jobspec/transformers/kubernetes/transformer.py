@@ -108,6 +108,11 @@ class KubernetesTransformer(Transformer):
             return
         super().ensure_ready()
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import unread
+
+        return unread(jobspec, vertex_fields=("id", "exclusive"), node_count=True)
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         self._plan_credentials = any(
             planned.settings.get("kubernetes.kubeconfig")

@@ -142,6 +142,11 @@ class LocalTransformer(Transformer):
     def owns_job_id(cls, job_id: str) -> bool:
         return job_id.startswith(jobs.ID_PREFIX)
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import unread
+
+        return unread(jobspec, vertex_fields=("id", "exclusive"))
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         problems = []
         for planned in steps:

@@ -93,6 +93,11 @@ class SlurmTransformer(Transformer):
 
     # ---------------------------------------------------------------- planning
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import READ_SYSTEM_KEYS, unread
+
+        return unread(jobspec, system_keys={*READ_SYSTEM_KEYS, "queue", "bank"}, vertex_fields=("id",))
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         problems = []
         why = duration_problem(jobspec.duration)
