@@ -295,7 +295,9 @@ def test_auth_is_harmless_with_the_command_line(
     # a cluster that gives no token (here: Slurm gone after the run began) fails nothing on the command line
     transformer = SlurmTransformer()
     transformer.ensure_ready()
-    dead = Path(slurm["SLURM_CONF"]).read_text().replace("SlurmctldPort=16817", "SlurmctldPort=16999")
+    conf = Path(slurm["SLURM_CONF"]).read_text()
+    dead = re.sub(r"SlurmctldPort=\d+", "SlurmctldPort=16999", conf)  # (any cluster: JOBSPEC_SLURM_PORT_OFFSET)
+    assert dead != conf
     (tmp_path / "dead.conf").write_text(dead)
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "dead.conf"))
     auth_only = write_doc(tmp_path, jobspec_doc(graph(1, 1, 1), [{"step": "auth"}], {}), "auth.yaml")
