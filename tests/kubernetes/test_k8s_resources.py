@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from k8s_support import api_server_problems, iter_jobs, schema_problems
 
 from jobspec import count_resources
@@ -166,3 +168,32 @@ def test_constraints_kubernetes_cannot_say_are_refused(constraint: dict[str, Any
     with pytest.raises(JobspecError) as e:
         KubernetesTransformer().manifests(data)
     assert any(str(p).startswith(f"{place}: ") and fragment in str(p) for p in e.value.problems), e.value.problems
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    slots = draw(st.integers(1, 4))
+    per_slot = draw(st.integers(1, 3))
+    inside = [core(draw(st.integers(1, 8)))]
+    gpus = draw(st.integers(0, 2)) * per_slot  # whole gpus a task: what Kubernetes can give
+    if gpus:
+        inside.append(gpu(gpus))
+    mem = draw(st.sampled_from([0, 100, 1000, 4096]))
+    if mem:
+        inside.append(memory(mem))
+    nodes = draw(st.integers(0, 3))
+    resources = [node(nodes, slot(slots, *inside))] if nodes else [slot(slots, *inside)]
+    return resources, {"per_slot": per_slot}
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=graphs())
+def test_random_graphs_pods_hold_every_core_gpu_and_byte(case: tuple[list[dict[str, Any]], dict[str, int]]) -> None:
+    resources, count = case
+    counts = count_resources(resources, "default", count)
+    [(pods, got)] = pod_resources(jobspec(resources, count=count))
+    assert pods == counts.tasks
+    total_millis = pods * millis(got["cpu"])
+    assert counts.cores * 1000 <= total_millis < counts.cores * 1000 + pods  # exact, but for rounding up to 1m
+    assert pods * int(got.get("memory", "0Mi")[:-2]) >= counts.memory
+    assert pods * int(got.get("nvidia.com/gpu", "0")) == counts.gpus
