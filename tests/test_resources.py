@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from jobspec import JobspecError, count_resources
+from jobspec import JobspecError, count_resources, load
 
 
 def node(count: int, *children: dict[str, Any]) -> dict[str, Any]:
@@ -115,3 +117,12 @@ def test_count_ranges() -> None:
     assert (c.cores_per_slot, c.ranges) == (2, (("resources", 0, "with", 0),))  # the min, and its place
     c = count_resources([slot(1, core(1), memory({"min": 4}))], "task")  # at least: counts as min, no range
     assert (c.memory_per_slot, c.ranges) == (4096, ())
+
+
+def test_rfc14_use_case_with_memory_at_least(shared: Path) -> None:
+    """RFC 14 use case 2.5: 10 slots of a core and at least 2 GB each, read as our version 1 document."""
+    doc = yaml.safe_load((shared / "flux-rfc" / "spec_14" / "use_case_2.5.yaml").read_text())
+    doc["version"] = 1
+    jobspec = load(doc)
+    counts = jobspec.counts
+    assert (counts.slots, counts.cores_per_slot, counts.memory_per_slot, counts.ranges) == (10, 1, 2048, ())

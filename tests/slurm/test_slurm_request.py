@@ -408,3 +408,13 @@ def test_what_slurm_cannot_be_asked_is_refused_at_plan_time(tmp_path: Path) -> N
     done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
     assert done.returncode == 0, done.stderr
     assert "--nodes=1-4" in done.stdout + done.stderr
+
+
+def test_rfc14_use_case_memory_reaches_sbatch(shared: Path) -> None:
+    import yaml
+
+    from jobspec import load
+
+    doc = yaml.safe_load((shared / "flux-rfc" / "spec_14" / "use_case_2.5.yaml").read_text())
+    doc["version"] = 1  # 10 slots of a core and at least 2 GB each, no node level
+    assert layout_options(load(doc).counts) == ["--ntasks=10", "--cpus-per-task=1", "--mem-per-cpu=2048"]
