@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from support import HELLO, make_jobspec
+from support import HELLO, jobspec_cli, make_jobspec
 
 from jobspec import JobspecError, plan
 from jobspec.plugin.paths import STAGE_MARKER
@@ -147,3 +148,45 @@ def test_step_tables_belong_to_each_transformer() -> None:
     assert set(Quieter.steps) == {"auth"}
     assert "stage" in LocalTransformer.steps and LocalTransformer.steps["stage"] is EmptyStep
     assert Transformer.steps == {}
+
+
+PLAIN = """\
+version: 1
+resources:
+- type: node
+  count: 1
+  with:
+  - type: slot
+    label: default
+    count: 3
+    with:
+    - type: core
+      count: 1
+tasks:
+- command: ["sh", "-c", "echo rank $FLUX_TASK_RANK of $JOBSPEC_TASK_COUNT"]
+  slot: default
+  count: {per_slot: 1}
+attributes:
+  system: {duration: 60}
+"""
+
+
+def test_a_plain_jobspec_runs_its_command_and_says_so(tmp_path: Path) -> None:
+    path = make_jobspec(tmp_path, PLAIN)
+    planned = plan(path, LocalTransformer())
+    assert planned.implicit and [p.step.name for p in planned.steps] == ["submit"]
+    done = jobspec_cli("run", "-t", "local", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "no transform steps: submitting task.command as Flux would (an implicit submit step)" in done.stderr
+    [job_id] = json.loads(done.stdout)["job_ids"]
+    assert LocalTransformer().wait(job_id, timeout=60).state == "completed"
+    stdout = json.loads(done.stdout)["steps"][0]["details"]["stdout"]
+    assert sorted(Path(stdout).read_text().splitlines()) == [f"rank {r} of 3" for r in range(3)]
+
+
+def test_a_plain_jobspec_without_a_command_is_refused(tmp_path: Path) -> None:
+    text = PLAIN.replace(
+        '- command: ["sh", "-c", "echo rank $FLUX_TASK_RANK of $JOBSPEC_TASK_COUNT"]\n  slot', "- slot"
+    )
+    problems = bad(tmp_path, text)
+    assert len(problems) == 1 and "tasks[0].command: a task with no transform steps runs its command" in problems[0]

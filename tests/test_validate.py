@@ -211,3 +211,58 @@ def test_generated_schema_check_is_current() -> None:
 
     assert schema_crc32() == _schema_check.SCHEMA_CRC32, "run scripts/generate-schema-check"
     assert _compiled() is _schema_check.validate
+
+
+RFC14_GRAPH = """\
+- type: node
+  count: {min: 1, max: 2, operator: '+', operand: 1}
+  exclusive: true
+  with:
+  - type: memory
+    count: 8
+    unit: GB
+  - type: socket
+    count: 2
+    with:
+    - type: slot
+      count: 1
+      label: default
+      with:
+      - type: core
+        count: 2
+      - type: gpu
+        count: 1
+      - type: memory
+        count: {min: 512}
+        unit: MB
+"""
+
+
+def test_rfc14_graphs_with_memory_sockets_and_ranges_are_valid(tmp_path: Path) -> None:
+    _, _, rest = HELLO.partition("task:")
+    assert problems_of("version: 1\nresources:\n" + RFC14_GRAPH + "task:" + rest, tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("unit: GB", "unit: furlongs", "resources[0].with[0].unit: unknown memory unit 'furlongs'"),
+        ("max: 2", "max: 0", "resources[0].count: a count range takes min"),
+        ("min: 1, max: 2", "min: 3, max: 2", "max 2 is less than min 3"),
+        ("operand: 1}", "operand: 1, step: 2}", "a count range takes min"),
+        ("count: {min: 512}", "count: '512'", "must be a positive whole number or a range"),
+        ("      - type: core\n        count: 2\n", "", "a slot needs at least one core vertex under it"),
+    ],
+)
+def test_rfc14_graph_mistakes(tmp_path: Path, old: str, new: str, fragment: str) -> None:
+    _, _, rest = HELLO.partition("task:")
+    text = "version: 1\nresources:\n" + edit(RFC14_GRAPH, old, new) + "task:" + rest
+    problems = problems_of(text, tmp_path)
+    assert any(fragment in p for p in problems), problems
+
+
+def test_a_hint_from_a_field_name_is_given_only_for_the_type_it_describes(tmp_path: Path) -> None:
+    # task.resources holds mappings by subsystem: a `count` there is not the task count
+    text = edit(HELLO, "  scripts:", "  resources:\n    count: 4\n  scripts:")
+    problems = problems_of(text, tmp_path)
+    assert len(problems) == 1 and "task.resources.count: must be a mapping, not 4" in problems[0], problems

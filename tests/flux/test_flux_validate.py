@@ -125,3 +125,15 @@ def test_flux_validation_reports_lines(tmp_path: Path) -> None:
     done = jobspec_cli("validate", "-t", "flux", "--native", str(path))
     assert done.returncode == 2
     assert f"{path}:4:10: resources[0].count: node, slot, or core count must be > 0" in done.stderr
+
+
+def test_a_core_under_a_socket_is_not_called_missing(shared: Path) -> None:
+    doc = yaml.safe_load((shared / "flux-rfc" / "spec_25" / "use_case_2.4.yaml").read_text())
+    cores = _slot(doc)["with"]
+    _slot(doc)["with"] = [{"type": "socket", "count": 1, "with": cores}]
+    problems = validate_flux(doc)
+    assert not any("must contain a core" in p.message for p in problems), problems
+    assert [p.message for p in problems] == [
+        "a socket vertex is not allowed under a slot in version 1 (allowed: core, gpu): "
+        "version 1 has no socket level, so put its cores directly in the slot"
+    ]

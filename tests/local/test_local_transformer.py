@@ -201,3 +201,24 @@ def test_watched_output_keeps_a_character_split_across_two_writes(tmp_path: Path
     result, out = run_quiet(make_jobspec(tmp_path, text))
     assert result.ok  # type: ignore[attr-defined]
     assert out == "café au lait\n"
+
+
+def test_what_this_machine_does_not_reserve_is_warned_about(tmp_path: Path) -> None:
+    extra = "    - type: gpu\n      count: 2\n    - type: memory\n      count: 2\n      unit: GB\n"
+    text = HELLO.replace("      count: 2\ntask:", "      count: 2\n" + extra + "task:", 1)
+    assert text != HELLO
+    path = make_jobspec(tmp_path, text)
+    done = jobspec_cli("run", "-t", "local", "--dry-run", str(path))
+    assert done.returncode == 0, done.stderr
+    warning = "warning: local runs the tasks as processes on this machine: 4 gpus, 4096 MiB of memory not reserved"
+    assert warning in done.stdout + done.stderr
+
+
+def test_constraints_are_refused_here(tmp_path: Path) -> None:
+    path = make_jobspec(tmp_path, HELLO + "attributes:\n  system:\n    constraints: {properties: [intel]}\n")
+    done = jobspec_cli("run", "-t", "local", str(path))
+    assert done.returncode == 2
+    line = len(HELLO.splitlines()) + 3
+    assert f"{path}:{line}:18: attributes.system.constraints: the local transformer runs the tasks on this" in (
+        done.stderr
+    )

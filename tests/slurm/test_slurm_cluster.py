@@ -95,8 +95,10 @@ def test_slurm_allocates_what_the_counts_say(shape: str, tmp_path: Path, interfa
     job_id = result.job_ids[0]
     fields = show(job_id)
 
-    assert fields["NumTasks"] == str(counts.tasks)
-    assert fields["CPUs/Task"] == str(counts.cores_per_task)
+    # the allocation is counted in slots (every slot's cores), the step starts the task count
+    assert fields["NumTasks"] == str(counts.slots)
+    assert fields["CPUs/Task"] == str(counts.cores_per_slot)
+    assert fields["NumCPUs"] == str(counts.cores)
     if counts.nodes:
         assert fields["NumNodes"] == str(counts.nodes)
     duration = (system or {}).get("duration")

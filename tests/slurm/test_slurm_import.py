@@ -68,7 +68,14 @@ def fields(record: dict[str, str]) -> dict[str, str | None]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(SCRIPTS))
+UNEVEN = pytest.mark.xfail(
+    strict=True,
+    reason="the import writes 5 tasks on 3 nodes as 3 nodes of 2 one-core slots (total: 5); Slurm now allocates "
+    "every slot the graph names (6 CPUs), where the script asked for 5: no RFC 25 graph says 5 over 3 nodes",
+)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=UNEVEN) if n == "uneven" else n for n in sorted(SCRIPTS)])
 def test_an_imported_script_is_the_same_job_on_slurm(tmp_path: Path, name: str) -> None:
     text = "#!/bin/sh\n" + SCRIPTS[name] + "srun hostname\n"
     original = submit_original(tmp_path, name, text)

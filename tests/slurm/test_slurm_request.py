@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from slurm_support import node_graph
+from support import jobspec_cli
 
 from jobspec.document.resources import ResourceCounts, count_resources
 from jobspec.transformers.slurm.parse import find_in_squeue
@@ -71,26 +72,47 @@ def test_durations_slurm_cannot_hold() -> None:
         ),
         # slots with no node level
         (node_graph(0, 3, 2), None, ["--ntasks=3", "--cpus-per-task=2"], ["--ntasks=3", "--cpus-per-task=2"]),
-        # per_slot 2: the slot's 4 cores are shared by its 2 tasks
+        # per_slot 2: the allocation holds the slots (4 cores each), the step shares each among 2 tasks
         (
             node_graph(2, 1, 4),
             {"per_slot": 2},
-            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
+            ["--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--cpus-per-task=4"],
             ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2"],
         ),
-        # total: 3 tasks over 2 nodes (--ntasks-per-node=2 would make Slurm allocate 4)
+        # total: 3 tasks over 2 nodes of 2 slots: all 4 slots allocated, 3 tasks started
         (
             node_graph(2, 2, 1),
             {"total": 3},
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=1"],
             ["--nodes=2", "--ntasks=3", "--cpus-per-task=1"],
-            ["--nodes=2", "--ntasks=3", "--cpus-per-task=1"],
+        ),
+        # total 5 over 4 slots of 2 cores: 8 cores allocated (not 5), 5 tasks
+        (
+            node_graph(0, 4, 2),
+            {"total": 5},
+            ["--ntasks=4", "--cpus-per-task=2"],
+            ["--ntasks=5", "--cpus-per-task=1"],
         ),
         # fewer tasks than nodes: the allocation keeps its nodes, the step uses what it needs
         (
             node_graph(4, 1, 1),
             {"total": 1},
-            ["--nodes=4", "--cpus-per-task=1"],
+            ["--nodes=4", "--ntasks=4", "--ntasks-per-node=1", "--cpus-per-task=1"],
             ["--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=1"],
+        ),
+        # a gpu shared by the 2 tasks of its slot: every gpu allocated, none a task
+        (
+            node_graph(2, 2, 2, gpus=1),
+            {"per_slot": 2},
+            ["--nodes=2", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=2", "--gpus-per-node=2"],
+            ["--nodes=2", "--ntasks=8", "--ntasks-per-node=4", "--cpus-per-task=1"],
+        ),
+        # more tasks in a slot than it has cores
+        (
+            node_graph(1, 1, 2),
+            {"per_slot": 4},
+            ["--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=2"],
+            ["--nodes=1", "--ntasks=4", "--ntasks-per-node=4", "--cpus-per-task=1", "--overcommit"],
         ),
         # gpus
         (
@@ -300,3 +322,99 @@ def test_import_runs_no_command() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def _graph(
+    *, nodes: object = 2, node_extra: tuple[dict[str, object], ...] = (), **slot: object
+) -> list[dict[str, object]]:
+    below: list[dict[str, object]] = [{"type": "core", "count": slot.get("cores", 2)}]
+    if slot.get("gpus"):
+        below.append({"type": "gpu", "count": slot["gpus"]})
+    if slot.get("memory"):
+        below.append({"type": "memory", "count": slot["memory"], "unit": "MB"})
+    vertex = {"type": "slot", "label": "s", "count": slot.get("slots", 2), "with": below}
+    return [{"type": "node", "count": nodes, "with": [*node_extra, vertex]}] if nodes else [vertex]
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        # memory per slot, on nodes: per node exactly (2 slots x 512 MB)
+        (_graph(memory=512), ["--mem=1024"]),
+        # the node's own memory beside its slots'
+        (_graph(memory=512, node_extra=({"type": "memory", "count": 1, "unit": "GB"},)), ["--mem=2048"]),
+        # no node: per cpu, a slot's memory over its cores (rounded up)
+        (_graph(nodes=0, memory=1000, cores=3), ["--mem-per-cpu=334"]),
+        # the node's own gpus beside its slots': per node
+        (_graph(gpus=1, node_extra=({"type": "gpu", "count": 2},)), ["--gpus-per-node=4"]),
+        # a node count range
+        (_graph(nodes={"min": 1, "max": 3, "operator": "+", "operand": 1}), ["--nodes=1-3", "--ntasks-per-node=2"]),
+    ],
+)
+def test_memory_gpus_and_node_ranges_reach_sbatch(graph: list[dict[str, object]], expected: list[str]) -> None:
+    options = layout_options(count_resources(graph, "s"))  # type: ignore[arg-type]
+    assert set(expected) <= set(options), options
+    assert not any(o.startswith("--ntasks=") for o in options) or "--nodes=1-3" not in options
+
+
+def test_sockets_reach_sbatch() -> None:
+    graph = [{"type": "node", "count": 1, "with": [{"type": "socket", "count": 2, "with": _graph(nodes=0, slots=1)}]}]
+    options = layout_options(count_resources(graph, "s"))  # type: ignore[arg-type]
+    assert "--sockets-per-node=2" in options and "--ntasks=2" in options
+
+
+def test_a_node_range_step_starts_the_tasks_per_node() -> None:
+    graph = _graph(nodes={"min": 1, "max": 3, "operator": "+", "operand": 1})
+    assert layout_options(count_resources(graph, "s", {"per_slot": 2}), step=True)[:1] == ["--ntasks-per-node=4"]  # type: ignore[arg-type]
+    assert layout_options(count_resources(graph, "s", {"total": 3}), step=True)[:1] == ["--ntasks=3"]  # type: ignore[arg-type]
+
+
+RANGES = """\
+version: 1
+resources:
+- type: node
+  count: {min: 1, max: 4, operator: '*', operand: 2}
+  with:
+  - type: slot
+    label: s
+    count: 1
+    with:
+    - type: core
+      count: {min: 1, max: 4, operator: '+', operand: 1}
+task:
+  command: [hostname]
+  slot: s
+  count: {per_slot: 1}
+  transform:
+  - {step: submit}
+"""
+
+
+def test_what_slurm_cannot_be_asked_is_refused_at_plan_time(tmp_path: Path) -> None:
+    path = tmp_path / "ranges.yaml"
+    path.write_text(RANGES)
+    done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
+    assert done.returncode == 2, done.stderr
+    assert f"{path}:4:10: resources[0].count: Slurm's --nodes=min-max takes any count in the range" in done.stderr
+    assert "operator '+' and operand 1, or a fixed count" in done.stderr
+    assert (
+        f"{path}:11:14: resources[0].with[0].with[0].count: Slurm takes a count range only for the nodes" in done.stderr
+    )
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    fixed = RANGES.replace("operator: '*', operand: 2", "operator: '+', operand: 1").replace(
+        "count: {min: 1, max: 4, operator: '+', operand: 1}\ntask", "count: 2\ntask"
+    )
+    path.write_text(fixed)
+    done = jobspec_cli("run", "-t", "slurm", "--dry-run", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "--nodes=1-4" in done.stdout + done.stderr
+
+
+def test_rfc14_use_case_memory_reaches_sbatch(shared: Path) -> None:
+    import yaml
+
+    from jobspec import load
+
+    doc = yaml.safe_load((shared / "flux-rfc" / "spec_14" / "use_case_2.5.yaml").read_text())
+    doc["version"] = 1  # 10 slots of a core and at least 2 GB each, no node level
+    assert layout_options(load(doc).counts) == ["--ntasks=10", "--cpus-per-task=1", "--mem-per-cpu=2048"]

@@ -295,7 +295,9 @@ def test_auth_is_harmless_with_the_command_line(
     # a cluster that gives no token (here: Slurm gone after the run began) fails nothing on the command line
     transformer = SlurmTransformer()
     transformer.ensure_ready()
-    dead = Path(slurm["SLURM_CONF"]).read_text().replace("SlurmctldPort=16817", "SlurmctldPort=16999")
+    conf = Path(slurm["SLURM_CONF"]).read_text()
+    dead = re.sub(r"SlurmctldPort=\d+", "SlurmctldPort=16999", conf)  # (any cluster: JOBSPEC_SLURM_PORT_OFFSET)
+    assert dead != conf
     (tmp_path / "dead.conf").write_text(dead)
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "dead.conf"))
     auth_only = write_doc(tmp_path, jobspec_doc(graph(1, 1, 1), [{"step": "auth"}], {}), "auth.yaml")
@@ -336,7 +338,7 @@ def test_a_refused_job_shows_slurm_s_own_message(tmp_path: Path) -> None:
 
 
 def test_an_option_slurm_cannot_read_is_named(tmp_path: Path) -> None:
-    transform = [{"step": "set", "key": "slurm.options", "value": ["--gpus-per-node=1"]}, *SUBMIT_AND_WAIT]
+    transform = [{"step": "set", "key": "slurm.options", "value": ["--gres=fpga:1"]}, *SUBMIT_AND_WAIT]
     path = write_doc(
         tmp_path, jobspec_doc(graph(1, 1, 1), through("rest", transform, tmp_path / "st"), {"task.sh": TASK})
     )

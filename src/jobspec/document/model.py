@@ -55,6 +55,12 @@ class Jobspec:
     def transform(self) -> list[dict[str, Any]]:
         return self.task.get("transform") or []
 
+    @property
+    def implicit_submit(self) -> bool:
+        """A plain jobspec (as Flux users, rainbow and the Go library write them) has no
+        transform list: it runs the task's command, as Flux would (`engine.plan`)."""
+        return "transform" not in self.task
+
     @cached_property
     def scripts(self) -> dict[str, dict[str, Any]]:
         """Scripts by name."""

@@ -136,13 +136,16 @@ _TYPE_WORDS = {
     "boolean": "true or false",
 }
 
-_HINTS: dict[str, str] = {
-    "duration": "a number of seconds, e.g. 3600",
-    "command": 'a list of strings, e.g. ["/bin/bash", "job.sh"]',
-    "count": "a positive whole number",
-    "per_slot": "a positive whole number",
-    "total": "a positive whole number",
+# A better word for a field, by its name: used only when the schema wants the type the
+# hint describes (a ``count`` under task.resources is a mapping, not a number).
+_HINTS: dict[str, tuple[str, str]] = {
+    "duration": ("number", "a number of seconds, e.g. 3600"),
+    "command": ("array", 'a list of strings, e.g. ["/bin/bash", "job.sh"]'),
+    "count": ("integer", "a positive whole number"),
+    "per_slot": ("integer", "a positive whole number"),
+    "total": ("integer", "a positive whole number"),
 }
+RANGE_WORDS = "a positive whole number or a range such as {min: 2, max: 4, operator: '+', operand: 1}"
 
 
 def _what(value: Any) -> str:
@@ -175,8 +178,22 @@ def _explain(data: Any, error: Any) -> Iterator[Problem]:
         wanted = error.rule_definition
         wanted = wanted if isinstance(wanted, list) else [wanted]
         words = " or ".join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)
-        hint = _HINTS.get(str(last), words)
+        hinted = _HINTS.get(str(last))
+        hint = hinted[1] if hinted and hinted[0] in wanted else words
         yield Problem(f"must be {hint}, not {_what(value)}", path=path)
+    elif rule == "anyOf" and last == "count":
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            yield Problem(f"must be at least 1, not {value}", path=path)
+        elif isinstance(value, int) and not isinstance(value, bool) and value > MAX_COUNT:
+            yield Problem(f"{value} is more than {MAX_COUNT}, the largest count jobspec accepts", path=path)
+        elif isinstance(value, dict):
+            yield Problem(
+                f"a count range takes min, and max, operator (+, * or ^) and operand together, each a positive "
+                f"whole number, e.g. {{min: 2, max: 4, operator: '+', operand: 1}}; not {shown(value)}",
+                path=path,
+            )
+        else:
+            yield Problem(f"must be {RANGE_WORDS}, not {_what(value)}", path=path)
     elif rule == "enum":
         choices = [str(c) for c in error.rule_definition]
         if last == "version":
@@ -256,6 +273,11 @@ def rule_problems(jobspec: Jobspec, damaged: list[DocPath] | tuple[DocPath, ...]
                 )
             )
         names[name] = i
+    constraints = jobspec.system.get("constraints") if not hurt(("attributes",)) else None
+    if constraints is not None:
+        from jobspec.document.constraints import constraint_problems
+
+        problems += constraint_problems(constraints)
     if problems or damaged:
         return problems  # the counts need a whole, well-formed graph and task
     tasks = jobspec.counts.tasks
@@ -269,15 +291,34 @@ def rule_problems(jobspec: Jobspec, damaged: list[DocPath] | tuple[DocPath, ...]
     return problems
 
 
+# What each vertex may hold (RFC 14's graph, as far as backends can count it): a socket
+# outside a slot holds slots, inside one it holds cores; gpus and memory under a node
+# beside its slot are the node's, shared by its slots.
+_HOLDS: dict[tuple[str | None, bool], tuple[str, ...]] = {
+    (None, False): ("node", "slot"),
+    ("node", False): ("slot", "socket", "memory", "gpu"),
+    ("socket", False): ("slot", "memory", "gpu"),
+    ("slot", True): ("core", "gpu", "memory", "socket"),
+    ("socket", True): ("core", "gpu", "memory"),
+}
+
+
 def _graph_problems_and_labels(
-    vertices: list[dict[str, Any]], path: DocPath, parent: str | None, problems: list[Problem]
+    vertices: list[dict[str, Any]],
+    path: DocPath,
+    parent: str | None,
+    problems: list[Problem],
+    in_slot: bool = False,
 ) -> Iterator[str]:
-    """Check the shape (node > slot > core/gpu, node optional) and yield slot labels."""
-    allowed = {None: ("node", "slot"), "node": ("slot",), "slot": ("core", "gpu")}.get(parent, ())
+    """Check the shape (node > [socket >] slot > core/gpu/memory/socket, node optional)
+    and yield slot labels."""
+    from jobspec.document.resources import count_max, count_value, memory_mib
+
+    allowed = _HOLDS.get((parent, in_slot), ())
     for i, vertex in enumerate(vertices):
         vpath = (*path, i)
         kind = vertex.get("type") if isinstance(vertex, dict) else None
-        if kind not in ("node", "slot", "core", "gpu"):
+        if kind not in ("node", "slot", "socket", "core", "gpu", "memory"):
             continue  # not a vertex the schema accepts: it said so
         assert isinstance(vertex, dict)
         if kind not in allowed:
@@ -287,8 +328,12 @@ def _graph_problems_and_labels(
             continue
         if "label" in vertex and kind != "slot":
             problems.append(Problem("only a slot takes a label", path=(*vpath, "label")))
-        if "exclusive" in vertex and kind not in ("node", "slot"):
-            problems.append(Problem("only a node or a slot can be exclusive", path=(*vpath, "exclusive")))
+        try:
+            high, low = count_max(vertex.get("count")), count_value(vertex.get("count"))
+        except (TypeError, ValueError):
+            high, low = None, 0  # a count the schema refused: it said so
+        if high is not None and high < low:
+            problems.append(Problem(f"max {high} is less than min {low}", path=(*vpath, "count")))
         children = vertex.get("with") or []
         if not isinstance(children, list):
             continue  # the schema said what it must be
@@ -297,11 +342,29 @@ def _graph_problems_and_labels(
                 problems.append(Problem("a slot needs a label (the task names it in task.slot)", path=vpath))
             else:
                 yield vertex["label"]
-            if not any(isinstance(c, dict) and c.get("type") == "core" for c in children):
-                problems.append(Problem("a slot needs at least one core vertex in its with list", path=vpath))
-        elif kind == "node" and len(children) != 1:
-            problems.append(Problem("a node holds exactly one slot vertex in its with list", path=(*vpath, "with")))
-        elif kind in ("core", "gpu") and children:
+            if not _holds(vertex, "core"):
+                problems.append(Problem("a slot needs at least one core vertex under it", path=vpath))
+        elif kind == "node" and _slots_below(vertex) != 1:
+            problems.append(Problem("a node holds exactly one slot vertex under it", path=(*vpath, "with")))
+        elif kind in ("core", "gpu", "memory") and children:
             problems.append(Problem(f"a {kind} holds nothing: remove its with list", path=(*vpath, "with")))
             continue
-        yield from _graph_problems_and_labels(children, (*vpath, "with"), kind, problems)
+        if kind == "memory":
+            try:
+                memory_mib(vertex, vpath)
+            except JobspecError as e:
+                problems.extend(e.problems)
+        yield from _graph_problems_and_labels(children, (*vpath, "with"), kind, problems, in_slot or kind == "slot")
+
+
+def _vertices_under(vertex: dict[str, Any]) -> list[dict[str, Any]]:
+    children = vertex.get("with")
+    return [c for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+
+
+def _holds(vertex: dict[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind or _holds(c, kind) for c in _vertices_under(vertex))
+
+
+def _slots_below(vertex: dict[str, Any]) -> int:
+    return sum(1 if c.get("type") == "slot" else _slots_below(c) for c in _vertices_under(vertex))

@@ -30,6 +30,12 @@ class Plan:
     jobspec: Jobspec
     transformer: Transformer
     steps: list[PlannedStep] = field(default_factory=list)
+    implicit: bool = False  # no task.transform: one submit of task.command was planned
+
+
+IMPLICIT_NOTE = (
+    "jobspec: the task has no transform steps: submitting task.command as Flux would (an implicit submit step)"
+)
 
 
 # Every transformer installed, asked when needed: its name, and how to get its settings table
@@ -56,7 +62,7 @@ def plan(
     jobspec = load(source, check=False)
     steps, problems = _all_problems(jobspec, transformer, other_systems)
     finish(jobspec, problems, raise_error=True)
-    return Plan(jobspec, transformer, steps)
+    return Plan(jobspec, transformer, steps, implicit=jobspec.implicit_submit)
 
 
 def _all_problems(
@@ -116,7 +122,19 @@ def check_steps(
     named: dict[str, StepBase] = {}
     base = (*jobspec.task_path, "transform")
     transform = jobspec.transform
-    for index, options in enumerate(transform if isinstance(transform, list) else []):
+    steps = transform if isinstance(transform, list) else []
+    if jobspec.implicit_submit:  # a plain jobspec: run its command, as Flux would
+        steps = [{"step": "submit"}]
+        if not jobspec.command:
+            problems.append(
+                Problem(
+                    "a task with no transform steps runs its command, and it has none: give task.command "
+                    "(a list of strings), or transform steps",
+                    path=(*jobspec.task_path, "command"),
+                )
+            )
+            return planned, problems
+    for index, options in enumerate(steps):
         path = (*base, index)
         if not isinstance(options, dict) or not isinstance(options.get("step"), str):
             continue  # the schema said what a step must be

@@ -100,6 +100,13 @@ def execute(
     if journal is not None and not dry_run:
         stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
         state.temp_stage = Path(stage)
+    if plan.implicit:
+        from jobspec.engine.plan import IMPLICIT_NOTE
+
+        reporter.note(IMPLICIT_NOTE)
+    ignored = plan.transformer.ignored(plan.jobspec)
+    if ignored:
+        reporter.note(f"jobspec: warning: {plan.transformer.name} ignores {', '.join(ignored)}")
     result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
     result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
     settings: Mapping[str, Any] = {}

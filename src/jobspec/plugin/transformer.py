@@ -108,6 +108,12 @@ class Transformer:
 
     # ---------------------------------------------------------------- planning
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        """Fields of ``jobspec`` this transformer leaves unread (`jobspec.document.coverage.unread`):
+        the run warns of them before its first step. What it cannot express at all is
+        refused in `check_plan` instead."""
+        return []
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """Transformer-wide plan-time rules (resource limits, say). Changes nothing."""
         return []

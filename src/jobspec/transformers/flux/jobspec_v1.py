@@ -378,10 +378,16 @@ def _tree(parent: dict[str, Any], *keys: str) -> dict[str, Any]:
     return node
 
 
-def v1_problems(jobspec: Jobspec) -> list[Problem]:
+def v1_problems(jobspec: Jobspec, *, fluxion: bool = False) -> list[Problem]:
     """What in this jobspec a Flux version 1 jobspec cannot carry (checked at plan time,
-    so nothing is dropped silently). The core already holds the graph to V1's shapes."""
-    problems = list(_vertex_problems(jobspec.resources, ("resources",)))
+    so nothing is dropped silently). The core already holds the graph to V1's shapes.
+
+    Measured on flux-core 0.88: its ingest validator takes a ``memory`` or ``socket``
+    vertex, and its own scheduler (sched-simple) then ignores it (the job gets a core,
+    no memory); a count range is refused ("resource count must be an integer"). So
+    memory and sockets are refused unless ``flux.fluxion`` says the instance's scheduler
+    honours them, and ranges always (flux-core alone validates version 1)."""
+    problems = list(_vertex_problems(jobspec.resources, ("resources",), fluxion))
     task_attributes = jobspec.task.get("attributes")
     if task_attributes:
         problems.append(
@@ -394,21 +400,33 @@ def v1_problems(jobspec: Jobspec) -> list[Problem]:
     return problems
 
 
-def _vertex_problems(vertices: list[Any], path: DocPath) -> Iterator[Problem]:
+def _vertex_problems(vertices: list[Any], path: DocPath, fluxion: bool) -> Iterator[Problem]:
     for i, vertex in enumerate(vertices):
         if not isinstance(vertex, dict):
             continue
         vpath = (*path, i)
+        if isinstance(vertex.get("count"), dict):
+            yield Problem(
+                "flux-core validates jobspec version 1, whose counts are whole numbers (RFC 25): it refuses a "
+                "count range; give a count",
+                path=(*vpath, "count"),
+            )
+        if vertex.get("type") in ("memory", "socket") and not fluxion:
+            yield Problem(
+                f"flux-core's own scheduler (sched-simple) takes a {vertex['type']} vertex and ignores it: "
+                "remove it, or set flux.fluxion: true if the instance schedules with flux-sched (Fluxion)",
+                path=(*vpath, "type"),
+            )
         if "id" in vertex:
             yield Problem(
                 "Flux jobspec version 1 takes no id on a resource vertex (RFC 25): remove it", path=(*vpath, "id")
             )
         children = vertex.get("with") or []
         if vertex.get("type") == "slot":
-            kinds = [c.get("type") for c in children if isinstance(c, dict)]
+            kinds = [c.get("type") for c in children if isinstance(c, dict) and c.get("type") in ("core", "gpu")]
             if len(kinds) > 2 or len(set(kinds)) != len(kinds):
                 yield Problem(
                     "in Flux jobspec version 1 a slot holds one core vertex and at most one gpu vertex (RFC 25)",
                     path=(*vpath, "with"),
                 )
-        yield from _vertex_problems(children, (*vpath, "with"))
+        yield from _vertex_problems(children, (*vpath, "with"), fluxion)

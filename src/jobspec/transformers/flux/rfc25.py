@@ -87,8 +87,11 @@ def _vertices(vertices: list[Any], path: DocPath, parent: str | None) -> Iterato
         kinds.append(kind)
         if kind not in allowed:
             where = "at the top" if parent is None else f"under a {parent}"
+            hint = ""
+            if _holds_core(vertex):
+                hint = f": version 1 has no {kind} level, so put its cores directly in the slot"
             yield Problem(
-                f"a {kind} vertex is not allowed {where} in version 1 (allowed: {', '.join(allowed) or 'none'})",
+                f"a {kind} vertex is not allowed {where} in version 1 (allowed: {', '.join(allowed) or 'none'}){hint}",
                 path=(*vpath, "type"),
             )
         for key in vertex:
@@ -124,12 +127,20 @@ def _vertices(vertices: list[Any], path: DocPath, parent: str | None) -> Iterato
             if kind == "slot" and len(children) > 2:
                 yield Problem("slot with array must have 1-2 elements", path=(*vpath, "with"))
             yield from _vertices(children, (*vpath, "with"), kind)
-        elif children is not None:
+        elif children is not None and kind in allowed:  # (a vertex not allowed here is reported once)
             yield Problem(f"a {kind} vertex cannot have a with list", path=(*vpath, "with"))
-    if parent == "slot" and kinds and "core" not in kinds:
+    if parent == "slot" and kinds and "core" not in kinds and not any(_holds_core(v) for v in vertices):
         yield Problem("the resource graph must contain a core under the slot", path=path)
     if parent == "slot" and len(set(kinds)) != len(kinds):
         yield Problem("a slot holds at most one core and one gpu vertex", path=path)
+
+
+def _holds_core(vertex: Any) -> bool:
+    """A core anywhere under ``vertex`` (under a socket, say)."""
+    children = vertex.get("with") if isinstance(vertex, dict) else None
+    if not isinstance(children, list):
+        return False
+    return any(isinstance(c, dict) and (c.get("type") == "core" or _holds_core(c)) for c in children)
 
 
 def _tasks(tasks: Any, labels: list[str]) -> Iterator[Problem]:

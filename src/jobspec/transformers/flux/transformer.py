@@ -73,6 +73,14 @@ INTERFACE = Setting(
     "or auto: the bindings when they import, else the command",
 )
 
+FLUXION = Setting(
+    "flux.fluxion",
+    "bool",
+    False,
+    "the instance schedules with flux-sched (Fluxion), which honours memory and socket vertices: "
+    "pass them to Flux as written (flux-core's own scheduler ignores them, so they are refused without this)",
+)
+
 NOT_IN_INSTANCE = (
     "not inside a Flux instance (FLUX_URI is not set): start one with `flux start --test-size=4` "
     "and run jobspec in it, or choose another transformer with -t"
@@ -270,7 +278,7 @@ class FluxTransformer(Transformer):
     description = (
         "runs the task as Flux jobs in the enclosing Flux instance (flux-core's Python bindings, else the flux command)"
     )
-    settings = {"flux.interface": INTERFACE}
+    settings = {"flux.interface": INTERFACE, "flux.fluxion": FLUXION}
     options_type = FluxOptions
     options: FluxOptions
     native_format = "Flux jobspec (RFC 25, version 1)"
@@ -319,6 +327,10 @@ class FluxTransformer(Transformer):
                 raise TransformerUnavailable(f"transformer flux cannot run here: {e}") from None
         super().ensure_ready()
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        """Flux takes attributes as written; only the requirement metadata stays behind."""
+        return ["task.resources"] if jobspec.task.get("resources") else []
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         """What the document asks that Flux V1 cannot carry; independent of this machine,
         so validate and --dry-run work anywhere."""
@@ -342,7 +354,8 @@ class FluxTransformer(Transformer):
                 why = templates.stage_problem(str(stage))
                 if why:
                     problems.append(Problem(why, path=step.path))
-        problems += v1_problems(jobspec)
+        jobs = [p for p in steps if p.step.name in ("submit", "batch")]
+        problems += v1_problems(jobspec, fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs))
         self._plan_interfaces = frozenset(interfaces & set(INTERFACES))
         return problems
 

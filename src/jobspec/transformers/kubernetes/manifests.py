@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobspec.document.dump import dump_yaml
+from jobspec.transformers.kubernetes.pod_resources import PodResources
 
 DEFAULT_IMAGE = "ubuntu:22.04"  # has /bin/bash, coreutils and hostname: the original 0.0.12 examples' scripts need them
 DEFAULT_STAGE = "/jobspec"  # where the ConfigMap is mounted when the stage setting is unset
@@ -48,7 +49,6 @@ LABEL_SUBMIT_KEY = "jobspec/submit-key"  # a hash of a resumable run's key for t
 ANNOTATION_NAME = "jobspec/name"
 ANNOTATION_STEP_NAME = "jobspec/step-name"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-GPU_RESOURCE = "nvidia.com/gpu"
 CONTAINER_NAME = "task"
 STAGE_VOLUME = "stage"
 
@@ -311,8 +311,7 @@ class JobRequest:
     image: str
     command: Sequence[str]
     tasks: int  # pods, one per task, each with its completion index as rank
-    cpu: int  # per pod
-    gpus: int  # per pod
+    pod: PodResources  # what each pod asks for (requests and limits)
     stage: str  # where the ConfigMap is mounted
     cwd: str
     env: Mapping[str, str] = field(default_factory=dict)  # the user's: attributes.system.environment
@@ -324,6 +323,7 @@ class JobRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     submit_key: str | None = None  # a resumable run's key for this step: found again by it
+    affinity: Mapping[str, Any] | None = None  # the nodes the pods may run on (`node_affinity`)
 
 
 def rank_env(name: str) -> dict[str, Any]:
@@ -347,16 +347,9 @@ def job_env(request: JobRequest) -> list[dict[str, Any]]:
     return user + ours
 
 
-def quantities(cpu: int, gpus: int) -> dict[str, str]:
-    out = {"cpu": str(max(1, cpu))}
-    if gpus > 0:
-        out[GPU_RESOURCE] = str(gpus)
-    return out
-
-
 def job(request: JobRequest) -> dict[str, Any]:
     """The ``batch/v1`` Job: Indexed, one pod per task, nothing retried."""
-    resources = quantities(request.cpu, request.gpus)
+    resources = request.pod.quantities()
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": request.image,
@@ -366,6 +359,8 @@ def job(request: JobRequest) -> dict[str, Any]:
         "resources": {"requests": dict(resources), "limits": dict(resources)},
     }
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if request.affinity is not None:
+        pod_spec["affinity"] = dict(request.affinity)
     if request.config_map is not None:
         container["volumeMounts"] = [{"name": STAGE_VOLUME, "mountPath": request.stage, "readOnly": True}]
         pod_spec["volumes"] = [

@@ -40,7 +40,9 @@ from jobspec.plugin import (
 from jobspec.transformers.kubernetes import manifests as mf
 from jobspec.transformers.kubernetes.client import Credentials, KubeError, Session, connect
 from jobspec.transformers.kubernetes.ids import job_id, parse_job_id
+from jobspec.transformers.kubernetes.node_affinity import node_affinity
 from jobspec.transformers.kubernetes.outcome import job_outcome
+from jobspec.transformers.kubernetes.pod_resources import PodResources, per_task, whole
 from jobspec.transformers.kubernetes.state import kube_run, pod_stage
 
 if TYPE_CHECKING:
@@ -136,10 +138,9 @@ class KubeJobStep(JobStep):
     """submit and batch as a Kubernetes Job; the life cycle is the contract's, with the
     pods' logs followed from the API server."""
 
-    def per_pod(self) -> tuple[int, int]:
-        """The cores and gpus each pod asks for: one task's."""
-        counts = self.jobspec.counts
-        return counts.cores_per_task, counts.gpus_per_task
+    def per_pod(self) -> PodResources:
+        """What each pod asks for: one task's share (see `pod_resources`)."""
+        return per_task(self.jobspec.counts)
 
     def command(self, ctx: StepContext) -> list[str]:
         """The script at its path inside the pods, or task.command."""
@@ -152,7 +153,7 @@ class KubeJobStep(JobStep):
     def request(self, ctx: StepContext, namespace: str | None) -> mf.JobRequest:
         run = kube_run(ctx)
         stage = pod_stage(ctx.settings)
-        cpu, gpus = self.per_pod()
+        pod = self.per_pod()
         tasks = self.tasks()
         annotations = {mf.ANNOTATION_NAME: run.names.original}
         if self.get("name"):
@@ -163,8 +164,8 @@ class KubeJobStep(JobStep):
             image=str(ctx.settings.get("kubernetes.image") or mf.DEFAULT_IMAGE),
             command=self.command(ctx),
             tasks=tasks,
-            cpu=cpu,
-            gpus=gpus,
+            pod=pod,
+            affinity=node_affinity(self.jobspec.system.get("constraints"))[0],
             stage=stage,
             cwd=self.jobspec.cwd or stage,
             env=self.jobspec.environment,
@@ -228,10 +229,9 @@ class KubeJobStep(JobStep):
     def describe(self, ctx: StepContext) -> str:
         namespace, request, _ = self._dry_run(ctx)
         pods = f"{request.tasks} pod{'s' if request.tasks != 1 else ''}"
-        gpus = f" and {request.gpus} gpu{'s' if request.gpus != 1 else ''}" if request.gpus else ""
         text = (
             f"would create Job {request.name} in namespace {namespace or '(the current one)'}: {pods} "
-            f"of image {request.image}, {max(1, request.cpu)} cpu{gpus} per pod"
+            f"of image {request.image}, {request.pod.describe()} per pod"
         )
         if self.get("after"):
             text += f", once the Job of step '{self.get('after')}' has succeeded (jobspec waits for it)"
@@ -336,6 +336,5 @@ class KubeSubmit(KubeJobStep, SubmitStep):
 class KubeBatch(KubeJobStep, BatchStep):
     """One pod with the whole request: the script holds the "allocation"."""
 
-    def per_pod(self) -> tuple[int, int]:
-        counts = self.jobspec.counts
-        return max(1, counts.cores), counts.gpus
+    def per_pod(self) -> PodResources:
+        return whole(self.jobspec.counts)

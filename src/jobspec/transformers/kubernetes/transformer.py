@@ -40,7 +40,9 @@ from jobspec.plugin import (
 from jobspec.transformers.kubernetes import manifests as mf
 from jobspec.transformers.kubernetes.client import INSTALL_HINT, Credentials, KubeError, Session, connect, in_cluster
 from jobspec.transformers.kubernetes.ids import is_job_id, job_id, parse_job_id
+from jobspec.transformers.kubernetes.node_affinity import node_affinity
 from jobspec.transformers.kubernetes.outcome import job_outcome
+from jobspec.transformers.kubernetes.pod_resources import resource_problems
 from jobspec.transformers.kubernetes.staged_files import KubeCopy, KubeWrite
 from jobspec.transformers.kubernetes.steps import KubeAuth, KubeBatch, KubeJobStep, KubeSubmit
 
@@ -112,6 +114,11 @@ class KubernetesTransformer(Transformer):
             return
         super().ensure_ready()
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import unread
+
+        return unread(jobspec, vertex_fields=("id", "exclusive"), node_count=True)
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         self._plan_credentials = any(
             planned.settings.get("kubernetes.kubeconfig")
@@ -160,6 +167,11 @@ class KubernetesTransformer(Transformer):
                 reason = mf.image_problem(str(settings.get("kubernetes.image") or ""))
                 if reason:
                     problems.append(Problem(reason, path=path))
+                refused = resource_problems(jobspec.counts, jobspec.resources, task, batch=isinstance(step, KubeBatch))
+                refused += node_affinity(jobspec.system.get("constraints"))[1]
+                for problem in refused:
+                    if problem.message not in {p.message for p in problems}:
+                        problems.append(problem)
                 tasks = step.tasks()
                 if tasks > mf.MAX_INDEXED_COMPLETIONS:
                     problems.append(

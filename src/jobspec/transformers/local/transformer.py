@@ -38,7 +38,26 @@ from jobspec.transformers.local import jobs
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
+    from jobspec.document.resources import ResourceCounts
     from jobspec.plugin import PlannedStep, StepContext
+
+
+def unreserved(counts: ResourceCounts) -> list[str]:
+    """Warnings for what the graph asks that this machine neither reserves nor checks:
+    the tasks run as plain processes here. (The node count is not warned about: running
+    every task here is what local is for, and JOBSPEC_NODES tells a batch script.)"""
+    asked = []
+    if counts.gpus:
+        asked.append(f"{counts.gpus} gpus")
+    if counts.memory:
+        asked.append(f"{counts.memory} MiB of memory")
+    if counts.sockets_per_node or counts.sockets_per_slot:
+        asked.append("sockets")
+    if counts.nodes_max or counts.ranges:
+        asked.append("count ranges (the minimum is counted)")
+    if not asked:
+        return []
+    return [f"warning: local runs the tasks as processes on this machine: {', '.join(asked)} not reserved or checked"]
 
 
 class LocalJobStep(JobStep):
@@ -73,7 +92,7 @@ class LocalJobStep(JobStep):
             text += f", time limit {spec['duration']:g} s"
         if self.get("after"):
             text += f", after step '{self.get('after')}' completes"
-        return text + self.then()
+        return text + self.then() + "".join(f"\n   {line}" for line in unreserved(self.jobspec.counts))
 
     def artifact(self, ctx: StepContext) -> str | None:
         return shlex.join(self.spec(ctx)["argv"])
@@ -86,6 +105,8 @@ class LocalJobStep(JobStep):
         job_id = jobs.new_job_id()
         spec["stdout"] = str(stage / f"{job_id}.out")
         spec["stderr"] = str(stage / f"{job_id}.err")
+        for line in unreserved(self.jobspec.counts):
+            ctx.note(f"   {line}")
         job = jobs.submit(spec, job_id=job_id)
         return StepOutput(
             job.id, job_id=job.id, details={"stdout": spec["stdout"], "stderr": spec["stderr"], "tasks": spec["ntasks"]}
@@ -124,6 +145,11 @@ class LocalTransformer(Transformer):
     def owns_job_id(cls, job_id: str) -> bool:
         return job_id.startswith(jobs.ID_PREFIX)
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import unread
+
+        return unread(jobspec, vertex_fields=("id", "exclusive"))
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         problems = []
         for planned in steps:
@@ -140,6 +166,14 @@ class LocalTransformer(Transformer):
                     )
                 )
                 break
+        if jobspec.system.get("constraints") and any(p.step.name in ("submit", "batch") for p in steps):
+            problems.append(
+                Problem(
+                    "the local transformer runs the tasks on this machine and cannot choose nodes: remove "
+                    "attributes.system.constraints here, or run on flux, slurm or kubernetes",
+                    path=("attributes", "system", "constraints"),
+                )
+            )
         return problems
 
     def _job(self, job_id: str) -> jobs.LocalJob:

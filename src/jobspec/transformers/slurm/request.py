@@ -6,10 +6,14 @@ counts and settings, and where the job's output goes. `client` runs sbatch;
 
 How a jobspec maps onto Slurm:
 
-- resources: ``--nodes`` (when the graph starts at a node), ``--ntasks``,
-  ``--ntasks-per-node`` (when the tasks divide evenly over the nodes: the graph
-  puts the same number of slots on every node), ``--cpus-per-task``,
-  ``--gpus-per-task``, ``--exclusive`` (an exclusive vertex on the way to the slot);
+- resources (`allocation_pairs`), counted in slots so that every core, gpu and byte
+  the graph names is allocated however many tasks share a slot: ``--nodes`` (``min-max``
+  for a node count range), ``--ntasks`` (the slots), ``--ntasks-per-node``,
+  ``--cpus-per-task`` (a slot's cores), ``--gpus-per-task`` (a slot's gpus, when each task
+  gets whole gpus of its own) or else ``--gpus-per-node`` (``--gpus`` with no node), ``--mem``
+  (MiB a node) or, with no node in the graph, ``--mem-per-cpu`` (a slot's memory over its
+  cores, rounded up), ``--sockets-per-node``, ``--exclusive`` (an exclusive vertex on the
+  way to the slot). The step (`step_pairs`, srun in the allocation) starts the task count;
 - ``attributes.system.duration`` (seconds): ``--time`` in minutes, rounded up
   (Slurm's resolution is a minute), at least 1; none or 0 leaves the partition's default;
 - the working directory: ``--chdir`` (``attributes.system.cwd``, else the stage);
@@ -40,7 +44,9 @@ import math
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from jobspec.document.problems import DocPath, Problem
 from jobspec.document.resources import ResourceCounts
 
 # Slurm stores a time limit as a 32-bit count of minutes; the top values mean
@@ -88,29 +94,122 @@ Pair = tuple[str, str | None]
 def layout_pairs(counts: ResourceCounts, *, step: bool = False) -> list[Pair]:
     """The task layout, for ``sbatch`` (the allocation) or ``srun`` (``step``: the task itself).
 
-    With fewer tasks than nodes, the allocation keeps every node (``--nodes``
-    without ``--ntasks``: Slurm would otherwise shrink it) and the step runs the
-    tasks on as many nodes as there are tasks.
+    The allocation is counted in slots: one Slurm task a slot, with the slot's cores
+    (``--cpus-per-task``) and gpus (``--gpus-per-task``), so it holds every core and gpu
+    of the graph however many tasks share a slot (``per_slot: 2``, ``total``). The
+    step then starts the real task count in it, each task with its share of its
+    slot's cores (``--overcommit`` when a slot holds more tasks than cores).
     """
+    return step_pairs(counts) if step else allocation_pairs(counts)
+
+
+def allocation_pairs(counts: ResourceCounts) -> list[Pair]:
+    """What sbatch asks for: every slot's cores, gpus and memory, the nodes, the sockets."""
+    pairs: list[Pair] = []
+    per_node = counts.slots_per_node
+    if counts.nodes:
+        nodes = f"{counts.nodes}-{counts.nodes_max}" if counts.nodes_max else str(counts.nodes)
+        pairs.append(("--nodes", nodes))
+        if not counts.nodes_max:
+            pairs.append(("--ntasks", str(counts.slots)))
+        if per_node is not None:
+            pairs.append(("--ntasks-per-node", str(per_node)))
+    else:
+        pairs.append(("--ntasks", str(counts.slots)))
+    pairs.append(("--cpus-per-task", str(max(1, counts.cores_per_slot))))
+    pairs += _allocation_gpus(counts)
+    memory_on_node = counts.memory_on_node
+    if counts.memory and memory_on_node is not None:
+        pairs.append(("--mem", str(memory_on_node)))  # MiB a node: Slurm's M
+    elif counts.memory_per_slot:
+        per_cpu = -(-counts.memory_per_slot // max(1, counts.cores_per_slot))
+        pairs.append(("--mem-per-cpu", str(per_cpu)))
+    if counts.sockets_per_node:
+        pairs.append(("--sockets-per-node", str(counts.sockets_per_node)))
+    if counts.exclusive:
+        pairs.append(("--exclusive", None))
+    return pairs
+
+
+def _allocation_gpus(counts: ResourceCounts) -> list[Pair]:
+    """Every gpu of the graph. Per task (a slot's) when each task gets whole gpus of its own;
+    else per node (or for the job, with no node in the graph), so that the tasks sharing
+    them see them all: the step asks for none and is given the job's (srun reads
+    SLURM_GPUS_PER_NODE; a --gpus-per-task in the job would make every task ask again)."""
+    if not counts.gpus:
+        return []
+    if counts.even_gpus_per_task is not None:
+        return [("--gpus-per-task", str(counts.gpus_per_slot))]  # one Slurm task a slot
+    gpus_per_node = counts.gpus_per_node
+    if gpus_per_node is not None:
+        return [("--gpus-per-node", str(gpus_per_node))]
+    return [("--gpus", str(counts.gpus))]
+
+
+def step_pairs(counts: ResourceCounts) -> list[Pair]:
+    """What srun asks for inside the allocation: the task count, each task's cores and gpus.
+
+    With fewer tasks than nodes, the step runs the tasks on as many nodes as there are
+    tasks. With a node range, the node count is known only once Slurm has chosen it,
+    so the tasks are given per node (``per_slot``) or in all (``total``)."""
     nodes, tasks = counts.nodes, counts.tasks
     pairs: list[Pair] = []
-    if nodes:
+    per_slot = counts.tasks_per_slot * counts.slots == tasks
+    if nodes and counts.nodes_max:
+        per_node = counts.slots_per_node
+        if per_slot and per_node is not None:
+            pairs.append(("--ntasks-per-node", str(per_node * counts.tasks_per_slot)))
+        else:
+            pairs.append(("--ntasks", str(tasks)))
+    elif nodes:
         if tasks >= nodes:
             pairs += [("--nodes", str(nodes)), ("--ntasks", str(tasks))]
-            if tasks % nodes == 0:  # uneven, Slurm would round the allocation up to nodes x per node
+            if tasks % nodes == 0:
                 pairs.append(("--ntasks-per-node", str(tasks // nodes)))
-        elif step:
-            pairs += [("--nodes", str(tasks)), ("--ntasks", str(tasks)), ("--ntasks-per-node", "1")]
         else:
-            pairs.append(("--nodes", str(nodes)))
+            pairs += [("--nodes", str(tasks)), ("--ntasks", str(tasks)), ("--ntasks-per-node", "1")]
     else:
         pairs.append(("--ntasks", str(tasks)))
     pairs.append(("--cpus-per-task", str(counts.cores_per_task)))
-    if counts.gpus_per_task:
-        pairs.append(("--gpus-per-task", str(counts.gpus_per_task)))
-    if counts.exclusive and not step:  # srun --exclusive means something else
-        pairs.append(("--exclusive", None))
+    if counts.tasks_per_slot > max(1, counts.cores_per_slot):
+        pairs.append(("--overcommit", None))  # more tasks in a slot than it has cores
+    gpus = counts.even_gpus_per_task
+    if gpus:
+        pairs.append(("--gpus-per-task", str(gpus)))
     return pairs
+
+
+def resource_problems(counts: ResourceCounts, resources: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """What of the graph Slurm cannot be asked for, each with its place and what it can take."""
+    problems = []
+    for place in counts.ranges:
+        kind = _vertex_at(resources, place).get("type", "vertex")
+        problems.append(
+            Problem(
+                f"Slurm takes a count range only for the nodes (--nodes=min-max), not for a {kind}: "
+                "give it a fixed count (or run on Flux, which chooses within the range)",
+                path=(*place, "count"),
+            )
+        )
+    if counts.nodes_max:
+        count = resources[0].get("count") or {}
+        if (count.get("operator"), count.get("operand")) != ("+", 1):
+            problems.append(
+                Problem(
+                    f"Slurm's --nodes=min-max takes any count in the range, not one that steps by "
+                    f"{count.get('operator')}{count.get('operand')}: write operator '+' and operand 1, "
+                    "or a fixed count",
+                    path=("resources", 0, "count"),
+                )
+            )
+    return problems
+
+
+def _vertex_at(resources: Sequence[Mapping[str, Any]], place: DocPath) -> Mapping[str, Any]:
+    node: Any = {"resources": resources}
+    for part in place:
+        node = node[part]
+    return node if isinstance(node, Mapping) else {}
 
 
 def render(pairs: Sequence[Pair]) -> list[str]:
@@ -173,6 +272,7 @@ class JobRequest:
     options: tuple[str, ...] = ()
     key: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    placement: tuple[Pair, ...] = ()  # --constraint, --nodelist, --exclude (`placement.placement`)
 
     def pairs(self) -> list[Pair]:
         """What jobspec itself asks for, as sbatch options in order (the passthrough ``options`` follow)."""
@@ -183,6 +283,7 @@ class JobRequest:
             ("--error", output_pattern(self.stage, "err")),
             ("--export", "ALL"),
             *layout_pairs(self.counts),
+            *self.placement,
         ]
         limit = time_limit(self.duration)
         if limit is not None:

@@ -49,6 +49,7 @@ from jobspec.plugin import (
 )
 from jobspec.transformers.slurm import client
 from jobspec.transformers.slurm.options import SlurmOptions, resolve_interface, resolve_rest_url, rest_url_problem
+from jobspec.transformers.slurm.placement import placement
 from jobspec.transformers.slurm.request import (
     JobRequest,
     export_environment,
@@ -277,12 +278,14 @@ class SlurmJobStep(JobStep):
             stage=str(ctx.stage),
             duration=self.jobspec.duration,
             after=self.after_job(ctx),
-            partition=settings.get("slurm.partition"),
-            account=settings.get("slurm.account"),
+            # Flux's attributes.system.queue and bank are Slurm's partition and account (a setting wins)
+            partition=settings.get("slurm.partition") or _text(self.jobspec.system.get("queue")),
+            account=settings.get("slurm.account") or _text(self.jobspec.system.get("bank")),
             qos=settings.get("slurm.qos"),
             options=tuple(settings.get("slurm.options") or ()),
             key=None if ctx.dry_run else ctx.submit_key,
             environment=self.environment(ctx),
+            placement=tuple(placement(self.jobspec.system.get("constraints"), self.jobspec.counts)[0]),
         )
 
     def final_name(self, job_request: JobRequest, text: str | None, path: str | None) -> str:
@@ -406,3 +409,7 @@ class SlurmBatch(SlurmJobStep, BatchStep):
         if preamble:
             return batch_wrapper(path, self.scripts[filename]["content"], preamble), None
         return None, path
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -35,7 +35,13 @@ from jobspec.transformers.slurm.options import (
     rest_url_problem,
     url_problem,
 )
-from jobspec.transformers.slurm.request import duration_problem, options_problem, output_problem
+from jobspec.transformers.slurm.placement import placement
+from jobspec.transformers.slurm.request import (
+    duration_problem,
+    options_problem,
+    output_problem,
+    resource_problems,
+)
 from jobspec.transformers.slurm.rest_mapping import rest_pairs_problem
 from jobspec.transformers.slurm.state import Token
 from jobspec.transformers.slurm.steps import SlurmAuth, SlurmBatch, SlurmStage, SlurmSubmit
@@ -87,6 +93,11 @@ class SlurmTransformer(Transformer):
 
     # ---------------------------------------------------------------- planning
 
+    def ignored(self, jobspec: Jobspec) -> list[str]:
+        from jobspec.document.coverage import READ_SYSTEM_KEYS, unread
+
+        return unread(jobspec, system_keys={*READ_SYSTEM_KEYS, "queue", "bank"}, vertex_fields=("id",))
+
     def check_plan(self, jobspec: Jobspec, steps: list[PlannedStep]) -> list[Problem]:
         problems = []
         why = duration_problem(jobspec.duration)
@@ -100,6 +111,9 @@ class SlurmTransformer(Transformer):
                         path=("attributes", "system", "environment", name),
                     )
                 )
+        if any(planned.step.name in ("submit", "batch") for planned in steps):
+            problems += resource_problems(jobspec.counts, jobspec.resources)
+            problems += placement(jobspec.system.get("constraints"), jobspec.counts)[1]
         seen: set[str] = set()
         for planned in steps:
             kind = planned.step.name
