@@ -92,8 +92,9 @@ def test_json_result(tmp_path: Path) -> None:
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
-    before = set(os.listdir("/tmp"))
-    done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)))
+    temporary = tmp_path / "tmp"  # where a staging directory would be made: this test's own
+    temporary.mkdir()
+    done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)), env={"TMPDIR": str(temporary)})
     assert done.returncode == 0, done.stderr
     assert "dry run: nothing is changed" in done.stderr  # the words on stderr
     assert "would write <new temporary directory>/job.sh (executable)" in done.stderr
@@ -101,7 +102,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     # what would be written and run, as it is, on stdout
     assert done.stdout.startswith("#!/bin/bash\n") and "=> step" not in done.stdout
     assert done.stdout.endswith("/bin/bash '<new temporary directory>/job.sh'\n")
-    assert not [p for p in set(os.listdir("/tmp")) - before if p.startswith("jobspec-")]
+    assert list(temporary.iterdir()) == []
 
 
 def test_stdin(tmp_path: Path) -> None:

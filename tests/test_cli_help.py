@@ -58,7 +58,8 @@ def test_show_draws_the_graph_with_its_counts_and_the_jobs_order() -> None:
     done = jobspec_cli("show", str(example))
     assert done.returncode == 0, done.stderr
     assert "  └── slot x2 'worker'  <- the task's slot\n      └── core x1\n" in done.stdout
-    assert "\n  slots           2\n" in done.stdout and "\n  tasks           2\n" in done.stdout
+    counts = dict(line.split() for line in done.stdout.split("\ncounts")[1].split("\njobs")[0].splitlines()[1:])
+    assert counts == {"slots": "2", "cores_per_slot": "1", "tasks": "2", "cores_per_task": "1"}
     assert (
         "  └── install: submit install.sh  [step 9, waits for it]\n"
         "      └── count: submit count.sh  [step 10]\n"
@@ -79,7 +80,10 @@ def test_show_lists_every_count_the_document_has(tmp_path: Path) -> None:
     expected = {k: v for k, v in load(str(example)).counts.to_dict().items() if v is not None}
     assert shown["counts"] == json.loads(json.dumps(expected))
     text = jobspec_cli("show", str(example)).stdout
-    assert all(f"\n  {key} " in text for key in expected)
+    from jobspec.cli.show import ALWAYS_SHOWN
+
+    assert all(f"\n  {key} " in text for key, value in expected.items() if value or key in ALWAYS_SHOWN)
+    assert "memory" not in text  # hello-world asks for none: zero counts are left out
 
 
 def test_show_of_a_bad_document_reports_its_problems(tmp_path: Path) -> None:

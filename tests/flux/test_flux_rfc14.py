@@ -52,8 +52,9 @@ def test_memory_reaches_a_fluxion_instance_as_written(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     done = jobspec_cli("run", "-t", "flux", "--dry-run", str(path))
     assert done.returncode == 0, done.stderr
-    shown = "".join(line.partition("| ")[2].strip() for line in done.stdout.splitlines() if "| " in line)
-    assert '{"type": "memory","count": 2,"unit": "GB"}' in shown, done.stdout
+    flux_jobspec = json.loads(done.stdout)  # a dry run's artifact: the Flux jobspec, on stdout
+    slot = flux_jobspec["resources"][0]["with"][0]
+    assert {"type": "memory", "count": 2, "unit": "GB"} in slot["with"], done.stdout
 
 
 def test_a_count_range_is_refused_by_flux_core_version_1() -> None:

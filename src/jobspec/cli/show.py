@@ -41,9 +41,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return [(vertex_line(v, slot), v) for v in vertex.get("with") or [] if isinstance(v, dict)]
 
     print("\n".join(tree(below({"with": jobspec.resources}), below)))
-    print("counts")
-    width = max(len(k) for k in counts)
-    for key, value in counts.items():
+    print("counts (those that are zero or empty left out)")
+    asked = {k: v for k, v in counts.items() if v or k in ALWAYS_SHOWN}
+    width = max(len(k) for k in asked)
+    for key, value in asked.items():
         print(f"  {key:<{width}}  {shown_value(value)}")
     if jobs:
         print("jobs (submit and batch steps; under each, the jobs that start after it)")
@@ -51,6 +52,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         roots = [(job_line(j), j) for j in jobs if j["after"] not in names]
         print("\n".join(tree(roots, lambda j: children_of(j, jobs))))
     return EXIT_OK
+
+
+ALWAYS_SHOWN = ("nodes", "slots", "tasks", "cores_per_task")
 
 
 def job_steps(transform: list[Any]) -> list[dict[str, Any]]:
