@@ -17,7 +17,9 @@ COUNTS = count_resources(node_graph(2, 1, 1), "s")
     ("constraint", "options"),
     [
         ({"properties": ["intel", "ib"]}, [("--constraint", "intel&ib")]),
-        # Slurm reads & and | left to right: every alternative in parentheses
+        # one feature an alternative needs no parentheses
+        ({"or": [{"properties": ["intel"]}, {"properties": ["amd"]}]}, [("--constraint", "intel|amd")]),
+        # Slurm reads & and | left to right: every alternative of several in parentheses
         (
             {"properties": ["ib"], "or": [{"properties": ["intel"]}, {"properties": ["amd"]}]},
             [("--constraint", "(ib&intel)|(ib&amd)")],

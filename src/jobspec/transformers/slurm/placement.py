@@ -72,7 +72,7 @@ def placement(constraint: dict[str, Any] | None, counts: ResourceCounts) -> tupl
         if len(alternatives) == 1:
             expression = "&".join(alternatives[0])
         else:
-            expression = "|".join(f"({'&'.join(a)})" for a in alternatives)
+            expression = "|".join(a[0] if len(a) == 1 else f"({'&'.join(a)})" for a in alternatives)
         pairs.insert(0, ("--constraint", expression))
     unique = {(p.message, p.path): p for p in problems}
     return pairs, list(unique.values())
