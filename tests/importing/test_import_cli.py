@@ -22,8 +22,8 @@ def test_import_prints_a_valid_jobspec_and_reports_on_stderr(tmp_path: Path) -> 
     done = jobspec_cli("import", str(path))
     assert done.returncode == 0, done.stderr
     js = jobspec.load(yaml.safe_load(done.stdout))
-    assert (js.counts.nodes, js.counts.tasks, js.duration) == (2, 4, 600)
-    assert f"{path}:3:24: kept for slurm only: --mem=1G" in done.stderr
+    assert (js.counts.nodes, js.counts.tasks, js.duration, js.counts.memory_on_node) == (2, 4, 600, 1024)
+    assert f"{path}:3:24: mapped: --mem=1G: memory: 1024 MiB a node" in done.stderr
     assert "mapped: launch line -> $JOBSPEC_LAUNCH -N 2 -n 4 ./a.out" in done.stderr
 
 

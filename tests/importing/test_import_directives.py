@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from import_support import body, counts, imported, script, setting
 
+import jobspec
 from jobspec.document.problems import JobspecError
 from jobspec.importing.times import flux_seconds, pbs_seconds, slurm_seconds
 
@@ -119,15 +120,11 @@ def test_what_has_no_portable_meaning_is_kept_for_slurm() -> None:
     assert setting(result, "slurm.partition") == "debug"
     assert setting(result, "slurm.account") == "proj"
     assert setting(result, "slurm.qos") == "high"
-    assert setting(result, "slurm.options") == [
-        "--mem=4G",
-        "--constraint=haswell",
-        "--mail-type=END",
-        "--output=out.%j",
-    ]
+    assert setting(result, "slurm.options") == ["--mail-type=END", "--output=out.%j", "--mem=4G"]
+    assert system["constraints"] == {"properties": ["haswell"]}  # a portable meaning: which nodes qualify
     assert result.document["resources"][0]["exclusive"] is True
     report = result.report()
-    assert "job.sh:3:9: kept for slurm only: --mem=4G" in report
+    assert "job.sh:3:9: kept for slurm only: --mem=4G: --mem=4G (memory a node, but the script names no node" in report
     assert "kept for slurm only: -p debug: setting slurm.partition" in report
 
 
@@ -194,3 +191,43 @@ def test_bad_values_and_contradictions_say_where_and_what_is_right(
     message = str(info.value)
     assert message.startswith(where), message
     assert what in message
+
+
+@pytest.mark.parametrize(
+    ("text", "memory", "constraints"),
+    [
+        # a node's memory, where the script names its nodes
+        (script("#SBATCH -N 2 --mem=4G"), {"memory_per_node": 4096, "memory_per_slot": 0}, None),
+        # a core's memory: each task's, its cores times it
+        (script("#SBATCH -n 3 -c 2 --mem-per-cpu=100"), {"memory_per_node": 0, "memory_per_slot": 200}, None),
+        # the last memory option wins, as in sbatch
+        (script("#SBATCH -N 1 --mem=1G", "#SBATCH --mem-per-cpu=1G"), {"memory_per_slot": 1024}, None),
+        # PBS: mem of a one-node job, pmem per process, select's mem per chunk
+        (script("#PBS -l nodes=1:ppn=2,mem=2gb"), {"memory_per_node": 2048}, None),
+        (script("#PBS -l procs=4,pmem=512mb"), {"memory_per_slot": 512}, None),
+        (script("#PBS -l select=2:ncpus=4:mem=8gb"), {"memory_per_node": 8192}, None),
+        # features, read left to right as Slurm does; PBS node properties
+        (script("#SBATCH -C intel&ib"), {}, {"properties": ["intel", "ib"]}),
+        (
+            script("#SBATCH --constraint=intel|amd&ib"),
+            {},
+            {"and": [{"or": [{"properties": ["intel"]}, {"properties": ["amd"]}]}, {"properties": ["ib"]}]},
+        ),
+        (script("#PBS -l nodes=2:ppn=4:gpu:fast"), {}, {"properties": ["gpu", "fast"]}),
+    ],
+)
+def test_memory_and_constraints_go_into_the_graph(
+    text: str, memory: dict[str, int], constraints: dict[str, object] | None
+) -> None:
+    result = imported(text)
+    counts = jobspec.load(result.document).counts
+    assert {k: getattr(counts, k) for k in memory} == memory
+    system = result.document.get("attributes", {}).get("system", {})
+    assert system.get("constraints") == constraints
+    assert not any(o.startswith(("--mem", "--constraint")) for o in setting(result, "slurm.options") or [])
+
+
+def test_memory_and_features_slurm_cannot_say_portably_stay_options() -> None:
+    result = imported(script("#SBATCH -n 2 --mem=4G --mem-per-gpu=1G", "#SBATCH -C '[rack1*2&rack2*4]'"))
+    assert setting(result, "slurm.options") == ["--mem-per-gpu=1G", "--constraint=[rack1*2&rack2*4]"]
+    assert "constraints" not in result.document.get("attributes", {}).get("system", {})

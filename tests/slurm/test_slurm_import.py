@@ -29,6 +29,12 @@ SCRIPTS = {
     "nothing": "",
     "name-and-mail": "#SBATCH -J imported --mail-type=END --time=00:20:00 -n 2\n",
     "pbs-nodes-ppn": "#PBS -l nodes=2:ppn=4,walltime=00:30:00\n#PBS -N pbsjob\n",
+    "mem-per-node-gb": "#SBATCH -N 2 -n 4 --mem=1G -t 5\n",
+    "mem-per-cpu-cores": "#SBATCH -n 2 -c 3 --mem-per-cpu=64 -t 5\n",
+    "features-and": "#SBATCH -N 2 -n 2 --constraint=intel&ib -t 5\n",
+    "features-or": "#SBATCH -n 1 -C intel|amd -t 5\n",
+    "gpus-per-task": "#SBATCH -N 1 -n 2 --gpus-per-task=1 -t 5\n",
+    "pbs-mem": "#PBS -l nodes=1:ppn=2,mem=512mb,walltime=00:05:00\n",
 }
 
 

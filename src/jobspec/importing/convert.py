@@ -177,6 +177,8 @@ def document(req: Request, shape: Layout, body: str) -> dict[str, Any]:
         system["environment"] = dict(req.environment)
     if req.name:
         system["job"] = {"name": req.name}
+    if req.constraints:
+        system["constraints"] = req.constraints
     out: dict[str, Any] = {
         "version": 1,
         "resources": resources,

@@ -22,7 +22,7 @@ import re
 
 from jobspec.importing.lines import Word
 from jobspec.importing.options import read, table
-from jobspec.importing.request import DROPPED, KEPT, MAPPED, WARNING, Request
+from jobspec.importing.request import DROPPED, KEPT, MAPPED, WARNING, Memory, Request, memory_mib
 from jobspec.importing.times import PBS_FORMS, pbs_seconds
 
 SPECS = table(
@@ -171,8 +171,9 @@ def _torque_nodes(req: Request, word: Word, value: str, shown: str) -> None:
                 req.set("gpus_per_node", number, word)
                 req.gpu_spelling.append(f"--gpus-per-node={number}")
         elif not eq and re.fullmatch(r"[\w.-]+", name):
-            req.slurm_options.append(f"--constraint={name}")
-            req.note(KEPT, f"{shown} ({name})", f"--constraint={name} (a node property)", word)
+            properties = [*(req.constraints or {}).get("properties", []), name]
+            req.set("constraints", {"properties": properties}, word)
+            req.note(MAPPED, f"{shown} ({name})", "attributes.system.constraints (a node property)", word)
         else:
             req.note(DROPPED, f"{shown} ({part})", "no portable meaning", word)
     req.set("per_node", per_node, word)
@@ -223,23 +224,15 @@ def _select(req: Request, word: Word, value: str, shown: str) -> None:
 
 
 def _memory(req: Request, word: Word, value: str, shown: str, *, per_job: bool, per_node: bool = False) -> None:
+    """mem (the job's: a node's when the job has one node), pmem (a process's: a core's
+    when a task has one core), select's mem (a chunk's: a node's); into the graph at layout."""
     match = re.fullmatch(r"(\d+)([kmgt]?)(b|w)?", value.strip().lower())
     if not match:
         raise req.error(f"memory takes a size such as 4gb or 500mb, not {value!r}", word)
-    size = f"{match.group(1)}{(match.group(2) or 'b').upper().replace('B', '')}"
-    if not match.group(2):  # bytes
-        size = str(-(-int(match.group(1)) // (1024 * 1024)))
-    if per_node:
-        option = f"--mem={size}"
-    elif per_job:
-        if (req.nodes or 1) != 1:
-            req.note(DROPPED, shown, "the job's memory over several nodes has no per-node equivalent", word)
-            return
-        option = f"--mem={size}"
-    else:
-        if (req.cpus_per_task or 1) != 1:
-            req.note(DROPPED, shown, "memory per process with several cores per task", word)
-            return
-        option = f"--mem-per-cpu={size}"
-    req.slurm_options.append(option)
-    req.note(KEPT, shown, option, word)
+    mib = memory_mib(int(match.group(1)), match.group(2) or "B")
+    if not per_node and not per_job and (req.cpus_per_task or 1) != 1:
+        req.note(DROPPED, shown, "memory per process with several cores per task", word)
+        return
+    per = "node" if per_node else "job" if per_job else "cpu"
+    option = f"--mem-per-cpu={mib}M" if per == "cpu" else f"--mem={mib}M"
+    req.memory = Memory(per, mib, option, shown, word)

@@ -3,7 +3,7 @@
 Each directive reader fills one `Request` (the values, where each was written, and the
 report lines); `layout` then decides the job's shape (nodes, tasks, cores and GPUs per
 task) and refuses a contradiction; `graph` writes that shape as the jobspec's resource
-graph, so that `jobspec.count_resources` gives back exactly the same request.
+graph (memory included), so that `jobspec.count_resources` gives back exactly the same request.
 """
 
 from __future__ import annotations
@@ -31,6 +31,25 @@ class Item:
         return f"{self.where}: {self.kind}: {self.what}" + (f": {self.detail}" if self.detail else "")
 
 
+@dataclass(frozen=True)
+class Memory:
+    """A memory request as written: ``per`` node, cpu, or the whole ``job`` (PBS ``mem``), in
+    MiB; ``option`` is the sbatch option it stays as where the graph cannot place it."""
+
+    per: str
+    mib: int
+    option: str
+    shown: str
+    word: Word
+
+
+def memory_mib(number: int, unit: str) -> int:
+    """A size in MiB, rounded up; ``unit`` is one of "", K, M, G, T (binary, as Slurm and PBS read
+    them) or B (bytes)."""
+    factor = {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit.upper()]
+    return -(-number * factor // 1024**2)
+
+
 @dataclass
 class Request:
     """The request of one script (the directives, then the command line's options over them)."""
@@ -54,6 +73,8 @@ class Request:
     qos: str | None = None
     slurm_options: list[str] = field(default_factory=list)
     array: str | None = None  # a job array's indexes, as the batch step's array field takes them
+    memory: Memory | None = None  # the last memory request (--mem, --mem-per-cpu, PBS mem/pmem)
+    constraints: dict[str, Any] | None = None  # which nodes qualify (RFC 31), as the graph's attributes
     items: list[Item] = field(default_factory=list)
     places: dict[str, Word] = field(default_factory=dict)  # where each field above was last set
     gpu_spelling: list[str] = field(default_factory=list)  # the GPU options as written (kept if they cannot map)
@@ -97,6 +118,8 @@ class Layout:
     cpus_per_task: int
     gpus_per_task: int
     exclusive: bool
+    memory_per_node: int = 0  # MiB, the node's (a memory vertex beside the slot)
+    memory_per_slot: int = 0  # MiB, each task's (a memory vertex in the slot)
 
 
 def layout(req: Request) -> Layout:
@@ -125,7 +148,33 @@ def layout(req: Request) -> Layout:
         ntasks = (nodes or 1) * (per_node or 1)
     cpus = req.cpus_per_task or 1
     gpus_per_task = _gpus_per_task(req, nodes, ntasks)
-    return Layout(nodes, ntasks, cpus, gpus_per_task, req.exclusive)
+    per_node, per_slot = _memory(req, nodes, cpus)
+    return Layout(nodes, ntasks, cpus, gpus_per_task, req.exclusive, per_node, per_slot)
+
+
+def _memory(req: Request, nodes: int | None, cpus: int) -> tuple[int, int]:
+    """Where the memory request goes in the graph: (MiB a node, MiB a slot). Memory per node
+    needs a node count; where the graph cannot place it, it stays an sbatch option."""
+    memory = req.memory
+    if memory is None:
+        return 0, 0
+    if memory.per == "cpu":
+        req.note(MAPPED, memory.shown, f"memory: {memory.mib * cpus} MiB a task ({memory.mib} MiB a core)", memory.word)
+        return 0, memory.mib * cpus
+    if nodes is not None and (memory.per == "node" or nodes == 1):
+        req.note(MAPPED, memory.shown, f"memory: {memory.mib} MiB a node", memory.word)
+        return memory.mib, 0
+    if memory.per == "job":
+        req.note(DROPPED, memory.shown, "the job's memory over several nodes has no per-node equivalent", memory.word)
+        return 0, 0
+    req.slurm_options.append(memory.option)
+    req.note(
+        KEPT,
+        memory.shown,
+        f"{memory.option} (memory a node, but the script names no node count for the graph to put it on)",
+        memory.word,
+    )
+    return 0, 0
 
 
 def _gpus_per_task(req: Request, nodes: int | None, tasks: int) -> int:
@@ -170,6 +219,8 @@ def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
     under: list[dict[str, Any]] = [{"type": "core", "count": shape.cpus_per_task}]
     if shape.gpus_per_task:
         under.append({"type": "gpu", "count": shape.gpus_per_task})
+    if shape.memory_per_slot:
+        under.append({"type": "memory", "count": shape.memory_per_slot, "unit": "MB"})
     if shape.nodes is None:
         slot: dict[str, Any] = {"type": "slot", "label": SLOT, "count": shape.tasks, "with": under}
         if shape.exclusive:
@@ -177,7 +228,8 @@ def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
         return [slot], {"per_slot": 1}
     per_node = math.ceil(shape.tasks / shape.nodes)
     slot = {"type": "slot", "label": SLOT, "count": per_node, "with": under}
-    node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [slot]}
+    memory = [{"type": "memory", "count": shape.memory_per_node, "unit": "MB"}] if shape.memory_per_node else []
+    node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [*memory, slot]}
     if shape.exclusive:
         node["exclusive"] = True
     count = {"per_slot": 1} if per_node * shape.nodes == shape.tasks else {"total": shape.tasks}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from jobspec.importing.lines import Word
 from jobspec.importing.options import Found, Spec, read, table
-from jobspec.importing.request import DROPPED, KEPT, MAPPED, WARNING, Request
+from jobspec.importing.request import DROPPED, KEPT, MAPPED, WARNING, Memory, Request, memory_mib
 from jobspec.importing.times import SLURM_FORMS, slurm_seconds
 
 SPECS = table(
@@ -181,11 +182,48 @@ def _export(req: Request, found: Found, value: str) -> None:
 
 
 def _memory(req: Request, found: Found, value: str) -> None:
-    if not re.fullmatch(r"\d+([KkMmGgTt][Bb]?)?", value):
+    """--mem (a node's), --mem-per-cpu into the graph; --mem-per-gpu and --mem=0 (all of a
+    node's memory) stay sbatch options. The last one given wins, as in sbatch."""
+    match = re.fullmatch(r"(\d+)([KkMmGgTt])?[Bb]?", value)
+    if not match:
         raise req.error(
             f"{found.written} takes a size in megabytes, or with K, M, G or T (4G), not {value!r}", found.word
         )
-    _keep(req, found, value)
+    assert found.spec is not None
+    per = {"mem": "node", "mem-per-cpu": "cpu"}.get(found.spec.name)
+    if per is None or int(match.group(1)) == 0:
+        req.memory = None
+        _keep(req, found, value)
+        return
+    req.memory = Memory(
+        per, memory_mib(int(match.group(1)), match.group(2) or "M"), _kept(found, value), _shown(found), found.word
+    )
+
+
+def _constraint(req: Request, found: Found, value: str) -> None:
+    """--constraint with features joined by & and |, read left to right as Slurm reads them,
+    into the graph's constraints (RFC 31); other forms ([..], *N, !) stay sbatch options."""
+    constraints = slurm_constraint(value)
+    if constraints is None:
+        _keep(req, found, value)
+        return
+    req.constraints = constraints
+    req.note(MAPPED, _shown(found), "attributes.system.constraints (node features)", found.word)
+
+
+def slurm_constraint(text: str) -> dict[str, Any] | None:
+    """``a&b|c`` as RFC 31 (``((a and b) or c)``: Slurm has no precedence), or None."""
+    parts = re.split(r"([&|])", text)
+    names, operators = parts[::2], parts[1::2]
+    if not all(re.fullmatch(r"[A-Za-z0-9_.:-]+", name) for name in names):
+        return None
+    expression: dict[str, Any] = {"properties": [names[0]]}
+    for operator, name in zip(operators, names[1:], strict=True):
+        if operator == "&" and list(expression) == ["properties"]:
+            expression = {"properties": [*expression["properties"], name]}
+        else:
+            expression = {"and" if operator == "&" else "or": [expression, {"properties": [name]}]}
+    return expression
 
 
 def _time_min(req: Request, found: Found, value: str) -> None:
@@ -234,6 +272,7 @@ APPLY: dict[str, Apply] = {
     "mem": _memory,
     "mem-per-cpu": _memory,
     "mem-per-gpu": _memory,
+    "constraint": _constraint,
     "time-min": _time_min,
 }
 
