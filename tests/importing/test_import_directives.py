@@ -198,6 +198,8 @@ def test_bad_values_and_contradictions_say_where_and_what_is_right(
     [
         # a node's memory, where the script names its nodes
         (script("#SBATCH -N 2 --mem=4G"), {"memory_per_node": 4096, "memory_per_slot": 0}, None),
+        # a large size in the unit that says it exactly (1000 GB, not a count of 1024000 MB)
+        (script("#SBATCH -N 1 --mem=1000G"), {"memory_per_node": 1024000}, None),
         # a core's memory: each task's, its cores times it
         (script("#SBATCH -n 3 -c 2 --mem-per-cpu=100"), {"memory_per_node": 0, "memory_per_slot": 200}, None),
         # the last memory option wins, as in sbatch

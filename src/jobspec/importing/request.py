@@ -220,7 +220,7 @@ def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
     if shape.gpus_per_task:
         under.append({"type": "gpu", "count": shape.gpus_per_task})
     if shape.memory_per_slot:
-        under.append({"type": "memory", "count": shape.memory_per_slot, "unit": "MB"})
+        under.append(memory_vertex(shape.memory_per_slot))
     if shape.nodes is None:
         slot: dict[str, Any] = {"type": "slot", "label": SLOT, "count": shape.tasks, "with": under}
         if shape.exclusive:
@@ -228,9 +228,18 @@ def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
         return [slot], {"per_slot": 1}
     per_node = math.ceil(shape.tasks / shape.nodes)
     slot = {"type": "slot", "label": SLOT, "count": per_node, "with": under}
-    memory = [{"type": "memory", "count": shape.memory_per_node, "unit": "MB"}] if shape.memory_per_node else []
+    memory = [memory_vertex(shape.memory_per_node)] if shape.memory_per_node else []
     node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [*memory, slot]}
     if shape.exclusive:
         node["exclusive"] = True
     count = {"per_slot": 1} if per_node * shape.nodes == shape.tasks else {"total": shape.tasks}
     return [node], count
+
+
+def memory_vertex(mib: int) -> dict[str, Any]:
+    """A memory vertex of ``mib`` MiB in the largest unit that says it exactly (1000G stays 1000 GB,
+    not a count of 1024000 MB, past the largest count a graph takes)."""
+    for unit, size in (("TB", 1024**2), ("GB", 1024), ("MB", 1)):
+        if mib % size == 0:
+            return {"type": "memory", "count": mib // size, "unit": unit}
+    raise AssertionError("unreachable: every size is a whole number of MB")
