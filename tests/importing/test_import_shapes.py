@@ -8,6 +8,7 @@ import itertools
 import pytest
 from import_support import body, counts, imported, script
 
+import jobspec
 from jobspec.importing.launch import JobShape, rewrite_line
 
 SHAPES = [
@@ -55,7 +56,8 @@ def test_the_graph_counts_back_to_the_request(shape: tuple[int | None, ...]) -> 
     ("options", "gpus_per_task", "kept"),
     [
         (["--gres=gpu:4", "-N 2", "--ntasks-per-node=4"], 1, None),  # 4 per node over 4 tasks
-        (["--gpus-per-node=2", "-N 1", "-n 4"], 0, ["--gpus-per-node=2"]),  # 2 GPUs, 4 tasks: Slurm only
+        (["--gpus-per-node=2", "-N 1", "-n 4"], 0, None),  # 2 GPUs a node, shared by its 4 tasks
+        (["--gpus=3", "-n 2"], 0, ["--gpus=3"]),  # 3 GPUs over 2 tasks and no node count: Slurm only
         (["--gpus=8", "-n 4"], 2, None),
         (["--gres=gpu:v100:2", "-n 1", "-N 1"], 2, None),  # the type is reported as dropped
     ],
@@ -67,6 +69,13 @@ def test_gpus_map_per_task_or_stay_slurm_options(
     assert counts(script(*(f"#SBATCH {o}" for o in options)))["gpus"] == gpus_per_task
     steps = {s.get("key"): s.get("value") for s in result.document["task"]["transform"] if s["step"] == "set"}
     assert steps.get("slurm.options") == kept
+
+
+def test_gpus_a_node_shared_by_its_tasks_are_in_the_graph() -> None:
+    result = imported(script("#SBATCH -N 2 --ntasks-per-node=4 --gpus-per-node=2"))
+    counted = jobspec.load(result.document).counts
+    assert (counted.gpus, counted.gpus_per_node, counted.gpus_per_slot) == (4, 2, 0)
+    assert "mapped: --gpus-per-node=2: 2 GPUs a node, shared by its tasks" in result.report()
 
 
 SHAPE = JobShape(nodes=2, tasks=8, cpus_per_task=2, gpus_per_task=0)

@@ -120,6 +120,7 @@ class Layout:
     exclusive: bool
     memory_per_node: int = 0  # MiB, the node's (a memory vertex beside the slot)
     memory_per_slot: int = 0  # MiB, each task's (a memory vertex in the slot)
+    gpus_per_node: int = 0  # GPUs a node that its tasks share (a gpu vertex beside the slot)
 
 
 def layout(req: Request) -> Layout:
@@ -147,9 +148,29 @@ def layout(req: Request) -> Layout:
     if ntasks is None:
         ntasks = (nodes or 1) * (per_node or 1)
     cpus = req.cpus_per_task or 1
-    gpus_per_task = _gpus_per_task(req, nodes, ntasks)
+    shared = _shared_gpus(req, nodes, ntasks)
+    gpus_per_task = 0 if shared else _gpus_per_task(req, nodes, ntasks)
     per_node, per_slot = _memory(req, nodes, cpus)
-    return Layout(nodes, ntasks, cpus, gpus_per_task, req.exclusive, per_node, per_slot)
+    return Layout(nodes, ntasks, cpus, gpus_per_task, req.exclusive, per_node, per_slot, shared)
+
+
+def _shared_gpus(req: Request, nodes: int | None, tasks: int) -> int:
+    """GPUs a node that its tasks share (a gpu vertex beside the slot), where the script asks
+    for GPUs per node (or in total, evenly over its nodes) that do not divide among the tasks."""
+    if nodes is None or req.gpus_per_task is not None or (req.gpus is None and req.gpus_per_node is None):
+        return 0
+    per_node = req.gpus_per_node
+    if req.gpus is not None:
+        if req.gpus % nodes or (per_node is not None and per_node != req.gpus // nodes):
+            return 0
+        per_node = req.gpus // nodes
+    assert per_node is not None
+    if per_node == 0 or (tasks % nodes == 0 and per_node % (tasks // nodes) == 0):
+        return 0  # each task its own whole GPUs: the slot holds them
+    word = req.places.get("gpus_per_node") or req.places.get("gpus")
+    if word is not None:
+        req.note(MAPPED, " ".join(req.gpu_spelling), f"{per_node} GPUs a node, shared by its tasks", word)
+    return per_node
 
 
 def _memory(req: Request, nodes: int | None, cpus: int) -> tuple[int, int]:
@@ -229,7 +250,8 @@ def graph(shape: Layout) -> tuple[list[dict[str, Any]], dict[str, int]]:
     per_node = math.ceil(shape.tasks / shape.nodes)
     slot = {"type": "slot", "label": SLOT, "count": per_node, "with": under}
     memory = [memory_vertex(shape.memory_per_node)] if shape.memory_per_node else []
-    node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [*memory, slot]}
+    gpus = [{"type": "gpu", "count": shape.gpus_per_node}] if shape.gpus_per_node else []
+    node: dict[str, Any] = {"type": "node", "count": shape.nodes, "with": [*memory, *gpus, slot]}
     if shape.exclusive:
         node["exclusive"] = True
     count = {"per_slot": 1} if per_node * shape.nodes == shape.tasks else {"total": shape.tasks}
