@@ -216,6 +216,12 @@ def test_bad_values_and_contradictions_say_where_and_what_is_right(
             {"and": [{"or": [{"properties": ["intel"]}, {"properties": ["amd"]}]}, {"properties": ["ib"]}]},
         ),
         (script("#PBS -l nodes=2:ppn=4:gpu:fast"), {}, {"properties": ["gpu", "fast"]}),
+        # hosts: a node list that names the job's nodes, hosts left out
+        (
+            script("#SBATCH -N 2 -w n[1-2] -x n4 -C ib"),
+            {},
+            {"properties": ["ib"], "hostlist": ["n1", "n2"], "not": [{"hostlist": ["n4"]}]},
+        ),
     ],
 )
 def test_memory_and_constraints_go_into_the_graph(
@@ -233,3 +239,9 @@ def test_memory_and_features_slurm_cannot_say_portably_stay_options() -> None:
     result = imported(script("#SBATCH -n 2 --mem=4G --mem-per-gpu=1G", "#SBATCH -C '[rack1*2&rack2*4]'"))
     assert setting(result, "slurm.options") == ["--mem-per-gpu=1G", "--constraint=[rack1*2&rack2*4]"]
     assert "constraints" not in result.document.get("attributes", {}).get("system", {})
+
+
+def test_a_node_list_that_is_not_the_jobs_nodes_stays_an_option() -> None:
+    result = imported(script("#SBATCH -N 3 --nodelist=n[1-2]"))
+    assert setting(result, "slurm.options") == ["--nodelist=n[1-2]"]
+    assert "it names 2 hosts, the job 3 nodes" in result.report()

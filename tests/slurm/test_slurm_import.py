@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 
 FIELDS = ("NumNodes", "NumTasks", "CPUs/Task", "MinMemoryNode", "MinMemoryCPU", "TRES", "TimeLimit", "Features")
 # GPUs as asked (without slurmdbd, TRES lists no gres/gpu): a node's, a task's, the job's
-FIELDS += ("TresPerNode", "TresPerTask", "TresPerJob")
+FIELDS += ("TresPerNode", "TresPerTask", "TresPerJob", "ReqNodeList", "ExcNodeList")
 
 SCRIPTS = {
     "nodes-per-node-cpus": "#SBATCH -N 2 --ntasks-per-node=4 -c 2\n#SBATCH -t 10 --mem=100\n",
@@ -36,6 +36,8 @@ SCRIPTS = {
     "features-and": "#SBATCH -N 2 -n 2 --constraint=intel&ib -t 5\n",
     "features-or": "#SBATCH -n 1 -C intel|amd -t 5\n",
     "gpus-per-task": "#SBATCH -N 1 -n 2 --gpus-per-task=1 -t 5\n",
+    "hosts": "#SBATCH -N 2 -n 2 --nodelist=n[2-3] -t 5\n",
+    "hosts-excluded": "#SBATCH -N 2 -n 4 --exclude=n1 -t 5\n",
     "gpus-per-node-shared": "#SBATCH -N 2 --ntasks-per-node=4 --gpus-per-node=2 -t 5\n",
     "pbs-mem": "#PBS -l nodes=1:ppn=2,mem=512mb,walltime=00:05:00\n",
 }

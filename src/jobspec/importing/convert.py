@@ -18,7 +18,19 @@ from jobspec.importing.launch import JobShape, Rewrite, rewrite_body
 from jobspec.importing.lines import DirectiveSyntaxError, Word, command_line_words, flux_words, sbatch_words
 from jobspec.importing.options import NotAnOption
 from jobspec.importing.pbs import apply_pbs
-from jobspec.importing.request import DROPPED, KEPT, MAPPED, SLOT, WARNING, Item, Layout, Request, graph, layout
+from jobspec.importing.request import (
+    DROPPED,
+    KEPT,
+    MAPPED,
+    SLOT,
+    WARNING,
+    Item,
+    Layout,
+    Request,
+    constraints,
+    graph,
+    layout,
+)
 from jobspec.importing.sbatch import apply_sbatch
 
 SCHEDULERS = ("slurm", "pbs", "flux")
@@ -157,6 +169,7 @@ def script_name(source: str) -> str:
 
 def document(req: Request, shape: Layout, body: str) -> dict[str, Any]:
     resources, count = graph(shape)
+    qualify = constraints(req, shape)  # before the options: a --nodelist it cannot place stays one
     name = script_name(req.source)
     transform: list[dict[str, Any]] = []
     for key, value in (("slurm.partition", req.partition), ("slurm.account", req.account), ("slurm.qos", req.qos)):
@@ -177,8 +190,8 @@ def document(req: Request, shape: Layout, body: str) -> dict[str, Any]:
         system["environment"] = dict(req.environment)
     if req.name:
         system["job"] = {"name": req.name}
-    if req.constraints:
-        system["constraints"] = req.constraints
+    if qualify:
+        system["constraints"] = qualify
     out: dict[str, Any] = {
         "version": 1,
         "resources": resources,

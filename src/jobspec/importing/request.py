@@ -75,6 +75,8 @@ class Request:
     array: str | None = None  # a job array's indexes, as the batch step's array field takes them
     memory: Memory | None = None  # the last memory request (--mem, --mem-per-cpu, PBS mem/pmem)
     constraints: dict[str, Any] | None = None  # which nodes qualify (RFC 31), as the graph's attributes
+    hosts: tuple[list[str], str, str, Word] | None = None  # --nodelist: hosts, the option, as written, where
+    excluded: list[str] = field(default_factory=list)  # --exclude's hosts
     items: list[Item] = field(default_factory=list)
     places: dict[str, Word] = field(default_factory=dict)  # where each field above was last set
     gpu_spelling: list[str] = field(default_factory=list)  # the GPU options as written (kept if they cannot map)
@@ -265,3 +267,22 @@ def memory_vertex(mib: int) -> dict[str, Any]:
         if mib % size == 0:
             return {"type": "memory", "count": mib // size, "unit": unit}
     raise AssertionError("unreachable: every size is a whole number of MB")
+
+
+def constraints(req: Request, shape: Layout) -> dict[str, Any] | None:
+    """Which nodes qualify: the features, and the host lists. A --nodelist is a host list
+    only where it names exactly the job's nodes (Slurm gives the job every node it lists);
+    else it stays an sbatch option."""
+    out = dict(req.constraints or {})
+    if req.hosts is not None:
+        hosts, option, shown, word = req.hosts
+        if shape.nodes == len(hosts):
+            out["hostlist"] = hosts
+            req.note(MAPPED, shown, "attributes.system.constraints (these hosts)", word)
+        else:
+            req.slurm_options.append(option)
+            nodes = f"{shape.nodes} nodes" if shape.nodes is not None else "no node count"
+            req.note(KEPT, shown, f"{option} (it names {len(hosts)} hosts, the job {nodes})", word)
+    if req.excluded:
+        out["not"] = [{"hostlist": req.excluded}]
+    return out or None

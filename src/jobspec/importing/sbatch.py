@@ -211,6 +211,26 @@ def _constraint(req: Request, found: Found, value: str) -> None:
     req.note(MAPPED, _shown(found), "attributes.system.constraints (node features)", found.word)
 
 
+def _hosts(req: Request, found: Found, value: str) -> None:
+    """--nodelist (hosts the job must have) and --exclude (hosts it must not): the graph's
+    constraints, where `document` finds the host list names exactly the job's nodes."""
+    from jobspec.document.constraints import expand_hostlist
+
+    assert found.spec is not None
+    if "/" in value or not value:  # a file of host names: sbatch reads it, we cannot
+        _keep(req, found, value)
+        return
+    try:
+        hosts = expand_hostlist(value)
+    except ValueError as e:
+        raise req.error(f"{found.written} takes a host list such as n[1-4],login1: {e}", found.word) from None
+    if found.spec.name == "exclude":
+        req.excluded = hosts
+        req.note(MAPPED, _shown(found), "attributes.system.constraints (not these hosts)", found.word)
+    else:
+        req.hosts = (hosts, _kept(found, value), _shown(found), found.word)
+
+
 def slurm_constraint(text: str) -> dict[str, Any] | None:
     """``a&b|c`` as RFC 31 (``((a and b) or c)``: Slurm has no precedence), or None."""
     parts = re.split(r"([&|])", text)
@@ -273,6 +293,8 @@ APPLY: dict[str, Apply] = {
     "mem-per-cpu": _memory,
     "mem-per-gpu": _memory,
     "constraint": _constraint,
+    "nodelist": _hosts,
+    "exclude": _hosts,
     "time-min": _time_min,
 }
 
