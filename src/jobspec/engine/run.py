@@ -141,6 +141,8 @@ def execute(
             record.summary = step.describe(ctx)
             record.artifact = step.artifact(ctx)
             reporter.step_planned(step.label, record.summary, record.artifact)
+            for line in step.notes(ctx):
+                reporter.note(f"     {line}")
             continue
         # Only job steps are taken from the journal: the others are cheap and idempotent
         # and are run again, so what they keep in memory (a token, an archive) is there.

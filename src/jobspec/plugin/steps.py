@@ -94,6 +94,10 @@ class StepBase:
         from the commentary, so ``jobspec run --dry-run F | kubectl apply -f -`` works."""
         return None
 
+    def notes(self, ctx: StepContext) -> list[str]:
+        """Lines shown under the step's own (what a job asks for, say). Must change nothing."""
+        return []
+
     def run(self, ctx: StepContext) -> StepOutput | str | None:
         raise NotImplementedError(f"step {self.label} has no run() for this transformer")
 

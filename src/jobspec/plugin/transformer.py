@@ -94,6 +94,11 @@ class Transformer:
             raise TransformerUnavailable(f"transformer {self.name} cannot run here: {why}")
         self._ready = True
 
+    def requirements_note(self, requires: list[dict[str, Any]]) -> str:
+        """What this system does with a job's ``requires`` entries (node features, labels):
+        a transformer that maps them says how; by default they are not acted on."""
+        return f"not acted on by {self.name} (it has no way to match them here)"
+
     def launcher(self) -> list[str] | None:
         """The command a batch script starts its tasks with, given to it as JOBSPEC_LAUNCH
         (srun on Slurm, flux run on Flux): it takes -n, -N, -c and --gpus-per-task, the
