@@ -163,6 +163,8 @@ class _Lowering:
     # ------------------------------------------------------------ the top level
 
     def lower(self) -> Lowered:
+        for key, value in (self.data.get("settings") or {}).items():
+            self.add({"step": "set", "key": str(key), "value": value}, ("settings", key))
         tasks = list(self.data.get("tasks") or [])
         referenced = {
             str(t["group"]) for _, (g, _p) in self.groups.items() for t in g.get("tasks") or [] if t.get("group")

@@ -106,6 +106,8 @@ def _original_place(jobspec: Jobspec, path: DocPath) -> DocPath:
     """A place in a lowered next-generation document, as a place in the file as written."""
     if len(path) >= 3 and path[:2] == ("task", "transform") and isinstance(path[2], int):
         origin = jobspec.origins.get(path[2])
+        if origin is not None and origin[:1] == ("settings",):
+            return origin
         if origin is not None:
             rest = [_ORIGINAL_FIELDS.get(str(p), p) for p in path[3:4]]
             return (*origin, *rest)
