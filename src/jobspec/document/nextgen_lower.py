@@ -342,7 +342,7 @@ def _wrapped(command: list[str], system: Mapping[str, Any], prefix: str = "", qu
     return line
 
 
-_SCRIPT_HEAD = """#!/bin/bash
+_SCRIPT_HEAD = r"""#!/bin/bash
 # group {name} (resources: {resources}), written by jobspec from {source}
 # One allocation; its items run in order: local commands here, jobs in the allocation
 # with $JOBSPEC_LAUNCH (srun, flux run, or processes on local), the groups it runs as
@@ -355,7 +355,13 @@ launch() {{  # launch NODES TASKS CORES-PER-TASK GPUS-PER-TASK COMMAND...
     if [ -n "${{JOBSPEC_LAUNCH:-}}" ]; then
         local gpu_option=()
         if [ "$gpus" -gt 0 ]; then gpu_option=(--gpus-per-task "$gpus"); fi
-        $JOBSPEC_LAUNCH -N "$nodes" -n "$tasks" -c "$cores" "${{gpu_option[@]}}" "$@"
+        local rank_of='$JOBSPEC_TASK_RANK' count_of='$JOBSPEC_TASK_COUNT'  # each launcher names them its way
+        case "$JOBSPEC_LAUNCH" in
+            srun*) rank_of='$SLURM_PROCID' count_of='$SLURM_NTASKS' ;;
+            flux*) rank_of='$FLUX_TASK_RANK' count_of='$FLUX_JOB_SIZE' ;;
+        esac
+        $JOBSPEC_LAUNCH -N "$nodes" -n "$tasks" -c "$cores" "${{gpu_option[@]}}" /bin/sh -c \
+            "export JOBSPEC_TASK_RANK=\"$rank_of\" JOBSPEC_TASK_COUNT=\"$count_of\"; exec \"\$@\"" task "$@"
     else  # no launcher (Kubernetes: the group is one pod): the tasks run here
         local rank failed=0 pids=()
         for ((rank = 0; rank < tasks; rank++)); do
