@@ -150,15 +150,28 @@ class _Lowering:
             "count": {"per_slot": 1},
             "attributes": {"system": system},
         }
-        reqs = requirements(resource)
-        if requires_ref:
-            for set_name in str(requires_ref).split("|")[:1]:
-                reqs += [dict(r, set=set_name) for r in as_requirement_list(self.requires.get(set_name))]
+        reqs = self.requirements_of(ref, requires_ref)
         if reqs:
             fields["requires"] = reqs
         if watch:
             fields["watch"] = True
         return fields
+
+    def requirements_of(self, ref: str, requires_ref: Any) -> list[dict[str, Any]]:
+        """What a job on resources ``ref`` requires: the graph's own, then the named set's
+        (of alternatives ``a|b`` there, the first)."""
+        reqs = requirements(self.resources[ref])
+        if requires_ref:
+            set_name = str(requires_ref).split("|")[0]
+            reqs += [dict(r, set=set_name) for r in as_requirement_list(self.requires.get(set_name))]
+        return reqs
+
+    def alternatives(self, names: list[str], requires_ref: Any) -> list[dict[str, Any]]:
+        """Each resource set a job may use, for the transformer to choose from at plan time."""
+        return [
+            {"name": n, "resources": v1_graph(self.resources[n]), "requires": self.requirements_of(n, requires_ref)}
+            for n in names
+        ]
 
     # ------------------------------------------------------------ the top level
 
@@ -250,7 +263,7 @@ class _Lowering:
         step: dict[str, Any] = {"step": "submit", "name": self.unique(name)}
         step.update(self.job(name, resolved[0], item.get("attributes"), item.get("requires"), name))
         if len(resolved[1]) > 1:
-            step["alternatives"] = resolved[1]
+            step["alternatives"] = self.alternatives(resolved[1], item.get("requires"))
         step["command"] = split_command(item["command"])
         replicas = int(item.get("replicas", 1))
         if replicas > 1:
@@ -265,7 +278,7 @@ class _Lowering:
         step: dict[str, Any] = {"step": "batch", "name": self.unique(name), "filename": filename}
         step.update(self.job(group_name, ref[0], group.get("attributes"), group.get("requires"), group_name))
         if len(ref[1]) > 1:
-            step["alternatives"] = ref[1]
+            step["alternatives"] = self.alternatives(ref[1], group.get("requires"))
         return self.add(step, path)
 
     # ------------------------------------------------------------ group scripts

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from jobspec.document.problems import Problem
+from jobspec.document.problems import JobspecError, Problem
 from jobspec.plugin.arrays import array_indexes
 from jobspec.plugin.errors import JobLookupError, StepError, TransformerError
 from jobspec.plugin.follow import error_sink, follow_files
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.plugin.context import StepContext
     from jobspec.plugin.status import JobStatus
+    from jobspec.plugin.transformer import Transformer
 
 JOB_STEPS = ("submit", "batch")  # the steps that start jobs (never twice in a resumable run)
 
@@ -75,6 +76,44 @@ class JobStep(StepBase):
         # Every backend reads the job through self.jobspec: a step with a job of its own
         # (resources, command, attributes) sees them in place of the document's.
         self.jobspec = jobspec.job_view(self.options)
+
+    def choose(self, transformer: Transformer, settings: Mapping[str, Any]) -> list[Problem]:
+        """Of ``alternatives`` (resource sets a|b), take the first ``transformer`` can give."""
+        alternatives = self.get("alternatives")
+        if not isinstance(alternatives, list) or not alternatives:
+            return []
+        bad = [
+            i for i, a in enumerate(alternatives) if not isinstance(a, dict) or not isinstance(a.get("resources"), list)
+        ]
+        if bad:
+            return [
+                Problem(
+                    "each alternative is a mapping with a name and resources (a list)",
+                    (*self.path, "alternatives", bad[0]),
+                )
+            ]
+        passed: list[str] = []
+        for alternative in alternatives:
+            options = {**self.options, "resources": alternative["resources"]}
+            if "requires" in alternative:
+                options["requires"] = alternative["requires"]
+            view = self.document.job_view(options)
+            try:
+                reason = transformer.cannot_give(view.counts)
+            except JobspecError:
+                reason = "its resource graph has no slot"
+            if reason is None:
+                self.options, self.jobspec = options, view
+                self.chosen = (str(alternative.get("name")), passed)
+                return []
+            passed.append(f"{alternative.get('name')}: {reason}")
+        names = " | ".join(str(a.get("name")) for a in alternatives)
+        return [
+            Problem(
+                f"{transformer.name} can give none of the resources {names} ({'; '.join(passed)})",
+                path=(*self.path, "alternatives"),
+            )
+        ]
 
     def own_job_problems(self) -> Iterator[Problem]:
         """The step's own resources, slot and count, checked as a document's would be."""
@@ -161,17 +200,20 @@ class JobStep(StepBase):
             return []
         counts = self.jobspec.counts
         nodes = f"{counts.nodes} node{'s' if counts.nodes != 1 else ''}, " if counts.nodes else ""
-        gpus = f" and {counts.gpus_per_task} gpu" if counts.gpus_per_task else ""
+        gpus = f" and {_many(counts.gpus_per_task, 'gpu')}" if counts.gpus_per_task else ""
         tasks = f"{counts.tasks} task{'s' if counts.tasks != 1 else ''}"
         what = "batch job" if self.name == "batch" else "job"
-        lines = [f"{what} {self.jobspec.name}: {nodes}{tasks}, each {counts.cores_per_task} core{gpus}"]
+        lines = [f"{what} {self.jobspec.name}: {nodes}{tasks}, each {_many(counts.cores_per_task, 'core')}{gpus}"]
         if self.get("array"):
             lines[0] += f"; one job per index {self.get('array')}"
         if self.get("after"):
             lines.append(f"starts after job {self.get('after')} has completed")
         alternatives = self.get("alternatives")
         if alternatives:
-            lines.append(f"resources: '{alternatives[0]}', the first of {' | '.join(alternatives)}")
+            names = " | ".join(str(a.get("name")) for a in alternatives)
+            chosen, passed = getattr(self, "chosen", (alternatives[0].get("name"), []))
+            why = f" ({'; '.join(passed)})" if passed else ""
+            lines.append(f"resources: '{chosen}', of {names} the first {ctx.transformer.name} does not rule out{why}")
         requires = self.get("requires")
         if requires:
             shown_reqs = ", ".join(_requirement_text(r) for r in requires)
@@ -278,6 +320,10 @@ class JobStep(StepBase):
     def record(self, output: StepOutput, status: JobStatus) -> None:
         """Put the final status into the step's details."""
         output.details.update(state=status.state, exit_code=status.exit_code)
+
+
+def _many(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
 def _requirement_text(entry: Mapping[str, Any]) -> str:
