@@ -204,8 +204,6 @@ class JobStep(StepBase):
         tasks = f"{counts.tasks} task{'s' if counts.tasks != 1 else ''}"
         what = "batch job" if self.name == "batch" else "job"
         lines = [f"{what} {self.jobspec.name}: {nodes}{tasks}, each {_many(counts.cores_per_task, 'core')}{gpus}"]
-        if self.get("array"):
-            lines[0] += f"; one job per index {self.get('array')}"
         if self.get("after"):
             lines.append(f"starts after job {self.get('after')} has completed")
         alternatives = self.get("alternatives")
