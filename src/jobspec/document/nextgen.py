@@ -50,8 +50,22 @@ def schema() -> dict[str, Any]:
     return result
 
 
+def schema_crc32() -> int:
+    """Enough to tell a stale generated check from a current one."""
+    import zlib
+
+    return zlib.crc32(SCHEMA_FILE.read_bytes())
+
+
 @lru_cache(maxsize=1)
 def _compiled() -> Callable[[Any], Any]:
+    """The schema check: compiled ahead of time (scripts/generate-schema-check) when the
+    shipped module matches nextgen_schema.json, else compiled now."""
+    from jobspec.document import _nextgen_schema_check
+
+    if schema_crc32() == _nextgen_schema_check.SCHEMA_CRC32:
+        check: Callable[[Any], Any] = _nextgen_schema_check.validate
+        return check
     import fastjsonschema
 
     return fastjsonschema.compile(schema(), fast_fail=False, use_formats=False)
