@@ -9,915 +9,37 @@ from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
 
 NoneType = type(None)
 
-
 def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "$schema": "http://json-schema.org/draft-07/schema#",
-                    "$id": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json",
-                    "title": "jobspec, next generation",
-                    "description": "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).",
-                    "type": "object",
-                    "required": ["version"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "version": {"type": "integer", "enum": [1]},
-                        "name": {"type": "string", "minLength": 1},
-                        "requires": {
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                        },
-                        "resources": {
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                        "groups": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        "tasks": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "group": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "local": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        "attributes": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "duration": {"type": ["number", "string"], "minimum": 0},
-                                "cwd": {"type": "string", "minLength": 1},
-                                "environment": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                },
-                                "watch": {"type": "boolean"},
-                            },
-                        },
-                        "settings": {
-                            "description": "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them",
-                            "type": "object",
-                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                        },
-                    },
-                    "definitions": {
-                        "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                        "name": {"type": "string", "minLength": 1},
-                        "requirements": {
-                            "type": ["array", "object"],
-                            "items": {"type": "object"},
-                            "additionalProperties": {"type": "object"},
-                        },
-                        "attributes": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "duration": {"type": ["number", "string"], "minimum": 0},
-                                "cwd": {"type": "string", "minLength": 1},
-                                "environment": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                },
-                                "watch": {"type": "boolean"},
-                            },
-                        },
-                        "resource": {
-                            "type": "object",
-                            "required": ["type"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                "label": {"type": "string", "minLength": 1},
-                                "exclusive": {"type": "boolean"},
-                                "schedule": {"type": "boolean"},
-                                "requires": {
-                                    "type": ["array", "object"],
-                                    "items": {"type": "object"},
-                                    "additionalProperties": {"type": "object"},
-                                },
-                                "attributes": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "duration": {"type": ["number", "string"], "minimum": 0},
-                                        "cwd": {"type": "string", "minLength": 1},
-                                        "environment": {
-                                            "type": "object",
-                                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                        },
-                                        "watch": {"type": "boolean"},
-                                    },
-                                },
-                                "with": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["type"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                            "count": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                            },
-                                            "replicas": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                            },
-                                            "label": {"type": "string", "minLength": 1},
-                                            "exclusive": {"type": "boolean"},
-                                            "schedule": {"type": "boolean"},
-                                            "requires": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                            },
-                                            "attributes": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                            },
-                                            "with": {
-                                                "type": "array",
-                                                "minItems": 1,
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                                },
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                        "step": {
-                            "type": "object",
-                            "required": ["name"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string", "enum": ["stage"]},
-                                "path": {"type": "string", "minLength": 1},
-                            },
-                        },
-                        "task": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1},
-                                "command": {
-                                    "type": ["string", "array"],
-                                    "minLength": 1,
-                                    "minItems": 1,
-                                    "items": {"type": "string"},
-                                },
-                                "resources": {"type": "string", "minLength": 1},
-                                "group": {"type": "string", "minLength": 1},
-                                "local": {"type": "boolean"},
-                                "requires": {"type": "string", "minLength": 1},
-                                "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                "steps": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "name": {"type": "string", "enum": ["stage"]},
-                                            "path": {"type": "string", "minLength": 1},
-                                        },
-                                    },
-                                },
-                                "attributes": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "duration": {"type": ["number", "string"], "minimum": 0},
-                                        "cwd": {"type": "string", "minLength": 1},
-                                        "environment": {
-                                            "type": "object",
-                                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                        },
-                                        "watch": {"type": "boolean"},
-                                    },
-                                },
-                            },
-                        },
-                        "group": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1},
-                                "resources": {"type": "string", "minLength": 1},
-                                "requires": {"type": "string", "minLength": 1},
-                                "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                "tasks": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "name": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "command": {
-                                                "type": ["string", "array"],
-                                                "minLength": 1,
-                                                "minItems": 1,
-                                                "items": {"type": "string"},
-                                            },
-                                            "resources": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "group": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "local": {"type": "boolean"},
-                                            "requires": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "depends_on": {
-                                                "type": "array",
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                            },
-                                            "replicas": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                            },
-                                            "steps": {
-                                                "type": "array",
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                                },
-                                            },
-                                            "attributes": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                            },
-                                        },
-                                    },
-                                },
-                                "groups": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "name": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "resources": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "requires": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                            "depends_on": {
-                                                "type": "array",
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                            },
-                                            "tasks": {
-                                                "type": "array",
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                                },
-                                            },
-                                            "groups": {
-                                                "type": "array",
-                                                "items": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                                },
-                                            },
-                                            "attributes": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                            },
-                                        },
-                                    },
-                                },
-                                "attributes": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "duration": {"type": ["number", "string"], "minimum": 0},
-                                        "cwd": {"type": "string", "minLength": 1},
-                                        "environment": {
-                                            "type": "object",
-                                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                        },
-                                        "watch": {"type": "boolean"},
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json', 'title': 'jobspec, next generation', 'description': "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).", 'type': 'object', 'required': ['version'], 'additionalProperties': False, 'properties': {'version': {'type': 'integer', 'enum': [1]}, 'name': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'object', 'additionalProperties': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}}, 'resources': {'type': 'object', 'additionalProperties': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'settings': {'description': "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them", 'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}}, 'definitions': {'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'name': {'type': 'string', 'minLength': 1}, 'requirements': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'resource': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, 'step': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, 'task': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, 'group': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["version"]) - data.keys()
+        data__missing_keys = set(['version']) - data.keys()
         if data__missing_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"),
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "$schema": "http://json-schema.org/draft-07/schema#",
-                        "$id": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json",
-                        "title": "jobspec, next generation",
-                        "description": "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).",
-                        "type": "object",
-                        "required": ["version"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "version": {"type": "integer", "enum": [1]},
-                            "name": {"type": "string", "minLength": 1},
-                            "requires": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": ["array", "object"],
-                                    "items": {"type": "object"},
-                                    "additionalProperties": {"type": "object"},
-                                },
-                            },
-                            "resources": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": "object",
-                                    "required": ["type"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                        "count": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "label": {"type": "string", "minLength": 1},
-                                        "exclusive": {"type": "boolean"},
-                                        "schedule": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                        "with": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            "groups": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "tasks": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                            },
-                                        },
-                                        "groups": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "tasks": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "command": {
-                                            "type": ["string", "array"],
-                                            "minLength": 1,
-                                            "minItems": 1,
-                                            "items": {"type": "string"},
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "group": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "local": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "steps": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "settings": {
-                                "description": "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them",
-                                "type": "object",
-                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                            },
-                        },
-                        "definitions": {
-                            "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "name": {"type": "string", "minLength": 1},
-                            "requirements": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "resource": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "type": ["array", "object"],
-                                        "items": {"type": "object"},
-                                        "additionalProperties": {"type": "object"},
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["type"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                                "count": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "replicas": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "label": {"type": "string", "minLength": 1},
-                                                "exclusive": {"type": "boolean"},
-                                                "schedule": {"type": "boolean"},
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                                "with": {
-                                                    "type": "array",
-                                                    "minItems": 1,
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                                    },
-                                                },
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            "step": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "enum": ["stage"]},
-                                    "path": {"type": "string", "minLength": 1},
-                                },
-                            },
-                            "task": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1},
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {"type": "string", "minLength": 1},
-                                    "group": {"type": "string", "minLength": 1},
-                                    "local": {"type": "boolean"},
-                                    "requires": {"type": "string", "minLength": 1},
-                                    "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                    "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["name"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {"type": "string", "enum": ["stage"]},
-                                                "path": {"type": "string", "minLength": 1},
-                                            },
-                                        },
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                },
-                            },
-                            "group": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1},
-                                    "resources": {"type": "string", "minLength": 1},
-                                    "requires": {"type": "string", "minLength": 1},
-                                    "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "command": {
-                                                    "type": ["string", "array"],
-                                                    "minLength": 1,
-                                                    "minItems": 1,
-                                                    "items": {"type": "string"},
-                                                },
-                                                "resources": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "group": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "local": {"type": "boolean"},
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "depends_on": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                    },
-                                                },
-                                                "replicas": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "steps": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                                    },
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                            },
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "resources": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "depends_on": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                    },
-                                                },
-                                                "tasks": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                                    },
-                                                },
-                                                "groups": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                                    },
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                            },
-                                        },
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    rule="required",
-                )
-            )
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"), value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json', 'title': 'jobspec, next generation', 'description': "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).", 'type': 'object', 'required': ['version'], 'additionalProperties': False, 'properties': {'version': {'type': 'integer', 'enum': [1]}, 'name': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'object', 'additionalProperties': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}}, 'resources': {'type': 'object', 'additionalProperties': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'settings': {'description': "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them", 'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}}, 'definitions': {'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'name': {'type': 'string', 'minLength': 1}, 'requirements': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'resource': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, 'step': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, 'task': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, 'group': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}}}, rule='required'))
         data_keys = set(data.keys())
         if "version" in data_keys:
             data_keys.remove("version")
             data__version = data["version"]
-            if (
-                not isinstance(data__version, (int))
-                and not (isinstance(data__version, float) and data__version.is_integer())
-                or isinstance(data__version, bool)
-            ):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".version must be integer",
-                        value=data__version,
-                        name="" + (name_prefix or "data") + ".version",
-                        definition={"type": "integer", "enum": [1]},
-                        rule="type",
-                    )
-                )
-            if not (
-                isinstance(data__version, (int, float)) and not isinstance(data__version, bool) and data__version == 1
-            ):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".version must be one of [1]",
-                        value=data__version,
-                        name="" + (name_prefix or "data") + ".version",
-                        definition={"type": "integer", "enum": [1]},
-                        rule="enum",
-                    )
-                )
+            if not isinstance(data__version, (int)) and not (isinstance(data__version, float) and data__version.is_integer()) or isinstance(data__version, bool):
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".version must be integer", value=data__version, name="" + (name_prefix or "data") + ".version", definition={'type': 'integer', 'enum': [1]}, rule='type'))
+            if not (isinstance(data__version, (int, float)) and not isinstance(data__version, bool) and data__version == 1):
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".version must be one of [1]", value=data__version, name="" + (name_prefix or "data") + ".version", definition={'type': 'integer', 'enum': [1]}, rule='enum'))
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
             if not isinstance(data__name, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".name must be string",
-                        value=data__name,
-                        name="" + (name_prefix or "data") + ".name",
-                        definition={"type": "string", "minLength": 1},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".name must be string", value=data__name, name="" + (name_prefix or "data") + ".name", definition={'type': 'string', 'minLength': 1}, rule='type'))
             if isinstance(data__name, str):
                 data__name_len = len(data__name)
                 if data__name_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".name must be longer than or equal to 1 characters",
-                            value=data__name,
-                            name="" + (name_prefix or "data") + ".name",
-                            definition={"type": "string", "minLength": 1},
-                            rule="minLength",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".name must be longer than or equal to 1 characters", value=data__name, name="" + (name_prefix or "data") + ".name", definition={'type': 'string', 'minLength': 1}, rule='minLength'))
         if "requires" in data_keys:
             data_keys.remove("requires")
             data__requires = data["requires"]
             if not isinstance(data__requires, (dict)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".requires must be object",
-                        value=data__requires,
-                        name="" + (name_prefix or "data") + ".requires",
-                        definition={
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".requires must be object", value=data__requires, name="" + (name_prefix or "data") + ".requires", definition={'type': 'object', 'additionalProperties': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}}, rule='type'))
             data__requires_is_dict = isinstance(data__requires, dict)
             if data__requires_is_dict:
                 data__requires_keys = set(data__requires.keys())
@@ -925,58 +47,14 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__requires_key not in []:
                         data__requires_value = data__requires.get(data__requires_key)
                         try:
-                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(
-                                data__requires_value,
-                                custom_formats,
-                                (name_prefix or "data") + ".requires.{data__requires_key}".format(**locals()),
-                            )
+                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(data__requires_value, custom_formats, (name_prefix or "data") + ".requires.{data__requires_key}".format(**locals()))
                         except JsonSchemaValuesException as e:
                             errors.extend(e.errors)
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
             if not isinstance(data__resources, (dict)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".resources must be object",
-                        value=data__resources,
-                        name="" + (name_prefix or "data") + ".resources",
-                        definition={
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".resources must be object", value=data__resources, name="" + (name_prefix or "data") + ".resources", definition={'type': 'object', 'additionalProperties': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, rule='type'))
             data__resources_is_dict = isinstance(data__resources, dict)
             if data__resources_is_dict:
                 data__resources_keys = set(data__resources.keys())
@@ -984,172 +62,47 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__resources_key not in []:
                         data__resources_value = data__resources.get(data__resources_key)
                         try:
-                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(
-                                data__resources_value,
-                                custom_formats,
-                                (name_prefix or "data") + ".resources.{data__resources_key}".format(**locals()),
-                            )
+                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__resources_value, custom_formats, (name_prefix or "data") + ".resources.{data__resources_key}".format(**locals()))
                         except JsonSchemaValuesException as e:
                             errors.extend(e.errors)
         if "groups" in data_keys:
             data_keys.remove("groups")
             data__groups = data["groups"]
             if not isinstance(data__groups, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".groups must be array",
-                        value=data__groups,
-                        name="" + (name_prefix or "data") + ".groups",
-                        definition={
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".groups must be array", value=data__groups, name="" + (name_prefix or "data") + ".groups", definition={'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, rule='type'))
             data__groups_is_list = isinstance(data__groups, (list, tuple))
             if data__groups_is_list:
                 data__groups_len = len(data__groups)
                 for data__groups_x, data__groups_item in enumerate(data__groups):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(
-                            data__groups_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "tasks" in data_keys:
             data_keys.remove("tasks")
             data__tasks = data["tasks"]
             if not isinstance(data__tasks, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".tasks must be array",
-                        value=data__tasks,
-                        name="" + (name_prefix or "data") + ".tasks",
-                        definition={
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "group": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "local": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".tasks must be array", value=data__tasks, name="" + (name_prefix or "data") + ".tasks", definition={'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, rule='type'))
             data__tasks_is_list = isinstance(data__tasks, (list, tuple))
             if data__tasks_is_list:
                 data__tasks_len = len(data__tasks)
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(
-                            data__tasks_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
             data_keys.remove("attributes")
             data__attributes = data["attributes"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(
-                    data__attributes, custom_formats, (name_prefix or "data") + ".attributes"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(data__attributes, custom_formats, (name_prefix or "data") + ".attributes")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "settings" in data_keys:
             data_keys.remove("settings")
             data__settings = data["settings"]
             if not isinstance(data__settings, (dict)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".settings must be object",
-                        value=data__settings,
-                        name="" + (name_prefix or "data") + ".settings",
-                        definition={
-                            "description": "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them",
-                            "type": "object",
-                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".settings must be object", value=data__settings, name="" + (name_prefix or "data") + ".settings", definition={'description': "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them", 'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, rule='type'))
             data__settings_is_dict = isinstance(data__settings, dict)
             if data__settings_is_dict:
                 data__settings_keys = set(data__settings.keys())
@@ -1157,466 +110,16 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__settings_key not in []:
                         data__settings_value = data__settings.get(data__settings_key)
                         if not isinstance(data__settings_value, (str, int, float, Decimal, bool)):
-                            errors.append(
-                                JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".settings.{data__settings_key}".format(**locals())
-                                    + " must be string or number or boolean",
-                                    value=data__settings_value,
-                                    name=""
-                                    + (name_prefix or "data")
-                                    + ".settings.{data__settings_key}".format(**locals())
-                                    + "",
-                                    definition={"type": ["string", "number", "boolean"]},
-                                    rule="type",
-                                )
-                            )
+                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".settings.{data__settings_key}".format(**locals()) + " must be string or number or boolean", value=data__settings_value, name="" + (name_prefix or "data") + ".settings.{data__settings_key}".format(**locals()) + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "$schema": "http://json-schema.org/draft-07/schema#",
-                        "$id": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json",
-                        "title": "jobspec, next generation",
-                        "description": "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).",
-                        "type": "object",
-                        "required": ["version"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "version": {"type": "integer", "enum": [1]},
-                            "name": {"type": "string", "minLength": 1},
-                            "requires": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": ["array", "object"],
-                                    "items": {"type": "object"},
-                                    "additionalProperties": {"type": "object"},
-                                },
-                            },
-                            "resources": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": "object",
-                                    "required": ["type"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                        "count": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "label": {"type": "string", "minLength": 1},
-                                        "exclusive": {"type": "boolean"},
-                                        "schedule": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                        "with": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            "groups": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "tasks": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                            },
-                                        },
-                                        "groups": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "tasks": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "command": {
-                                            "type": ["string", "array"],
-                                            "minLength": 1,
-                                            "minItems": 1,
-                                            "items": {"type": "string"},
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "group": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "local": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "steps": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "settings": {
-                                "description": "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them",
-                                "type": "object",
-                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                            },
-                        },
-                        "definitions": {
-                            "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "name": {"type": "string", "minLength": 1},
-                            "requirements": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "resource": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "type": ["array", "object"],
-                                        "items": {"type": "object"},
-                                        "additionalProperties": {"type": "object"},
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["type"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                                "count": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "replicas": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "label": {"type": "string", "minLength": 1},
-                                                "exclusive": {"type": "boolean"},
-                                                "schedule": {"type": "boolean"},
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                                "with": {
-                                                    "type": "array",
-                                                    "minItems": 1,
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                                    },
-                                                },
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            "step": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "enum": ["stage"]},
-                                    "path": {"type": "string", "minLength": 1},
-                                },
-                            },
-                            "task": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1},
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {"type": "string", "minLength": 1},
-                                    "group": {"type": "string", "minLength": 1},
-                                    "local": {"type": "boolean"},
-                                    "requires": {"type": "string", "minLength": 1},
-                                    "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                    "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["name"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {"type": "string", "enum": ["stage"]},
-                                                "path": {"type": "string", "minLength": 1},
-                                            },
-                                        },
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                },
-                            },
-                            "group": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1},
-                                    "resources": {"type": "string", "minLength": 1},
-                                    "requires": {"type": "string", "minLength": 1},
-                                    "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "command": {
-                                                    "type": ["string", "array"],
-                                                    "minLength": 1,
-                                                    "minItems": 1,
-                                                    "items": {"type": "string"},
-                                                },
-                                                "resources": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "group": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "local": {"type": "boolean"},
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "depends_on": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                    },
-                                                },
-                                                "replicas": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                                },
-                                                "steps": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                                    },
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                            },
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "name": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "resources": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "requires": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                },
-                                                "depends_on": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                                    },
-                                                },
-                                                "tasks": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                                    },
-                                                },
-                                                "groups": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                                    },
-                                                },
-                                                "attributes": {
-                                                    "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                                },
-                                            },
-                                        },
-                                    },
-                                    "attributes": {
-                                        "type": "object",
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "duration": {"type": ["number", "string"], "minimum": 0},
-                                            "cwd": {"type": "string", "minLength": 1},
-                                            "environment": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                            },
-                                            "watch": {"type": "boolean"},
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json', 'title': 'jobspec, next generation', 'description': "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).", 'type': 'object', 'required': ['version'], 'additionalProperties': False, 'properties': {'version': {'type': 'integer', 'enum': [1]}, 'name': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'object', 'additionalProperties': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}}, 'resources': {'type': 'object', 'additionalProperties': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'settings': {'description': "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them", 'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}}, 'definitions': {'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'name': {'type': 'string', 'minLength': 1}, 'requirements': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'resource': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, 'step': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, 'task': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, 'group': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "duration": {"type": ["number", "string"], "minimum": 0},
-                        "cwd": {"type": "string", "minLength": 1},
-                        "environment": {
-                            "type": "object",
-                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                        },
-                        "watch": {"type": "boolean"},
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data_keys = set(data.keys())
@@ -1624,67 +127,24 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
             data_keys.remove("duration")
             data__duration = data["duration"]
             if not isinstance(data__duration, (int, float, Decimal, str)) or isinstance(data__duration, bool):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".duration must be number or string",
-                        value=data__duration,
-                        name="" + (name_prefix or "data") + ".duration",
-                        definition={"type": ["number", "string"], "minimum": 0},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".duration must be number or string", value=data__duration, name="" + (name_prefix or "data") + ".duration", definition={'type': ['number', 'string'], 'minimum': 0}, rule='type'))
             if isinstance(data__duration, (int, float, Decimal)) and not isinstance(data__duration, bool):
                 if data__duration < 0:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".duration must be bigger than or equal to 0",
-                            value=data__duration,
-                            name="" + (name_prefix or "data") + ".duration",
-                            definition={"type": ["number", "string"], "minimum": 0},
-                            rule="minimum",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".duration must be bigger than or equal to 0", value=data__duration, name="" + (name_prefix or "data") + ".duration", definition={'type': ['number', 'string'], 'minimum': 0}, rule='minimum'))
         if "cwd" in data_keys:
             data_keys.remove("cwd")
             data__cwd = data["cwd"]
             if not isinstance(data__cwd, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".cwd must be string",
-                        value=data__cwd,
-                        name="" + (name_prefix or "data") + ".cwd",
-                        definition={"type": "string", "minLength": 1},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".cwd must be string", value=data__cwd, name="" + (name_prefix or "data") + ".cwd", definition={'type': 'string', 'minLength': 1}, rule='type'))
             if isinstance(data__cwd, str):
                 data__cwd_len = len(data__cwd)
                 if data__cwd_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".cwd must be longer than or equal to 1 characters",
-                            value=data__cwd,
-                            name="" + (name_prefix or "data") + ".cwd",
-                            definition={"type": "string", "minLength": 1},
-                            rule="minLength",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".cwd must be longer than or equal to 1 characters", value=data__cwd, name="" + (name_prefix or "data") + ".cwd", definition={'type': 'string', 'minLength': 1}, rule='minLength'))
         if "environment" in data_keys:
             data_keys.remove("environment")
             data__environment = data["environment"]
             if not isinstance(data__environment, (dict)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".environment must be object",
-                        value=data__environment,
-                        name="" + (name_prefix or "data") + ".environment",
-                        definition={
-                            "type": "object",
-                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".environment must be object", value=data__environment, name="" + (name_prefix or "data") + ".environment", definition={'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, rule='type'))
             data__environment_is_dict = isinstance(data__environment, dict)
             if data__environment_is_dict:
                 data__environment_keys = set(data__environment.keys())
@@ -1692,118 +152,21 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                     if data__environment_key not in []:
                         data__environment_value = data__environment.get(data__environment_key)
                         if not isinstance(data__environment_value, (str, int, float, Decimal, bool)):
-                            errors.append(
-                                JsonSchemaValueException(
-                                    ""
-                                    + (name_prefix or "data")
-                                    + ".environment.{data__environment_key}".format(**locals())
-                                    + " must be string or number or boolean",
-                                    value=data__environment_value,
-                                    name=""
-                                    + (name_prefix or "data")
-                                    + ".environment.{data__environment_key}".format(**locals())
-                                    + "",
-                                    definition={"type": ["string", "number", "boolean"]},
-                                    rule="type",
-                                )
-                            )
+                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".environment.{data__environment_key}".format(**locals()) + " must be string or number or boolean", value=data__environment_value, name="" + (name_prefix or "data") + ".environment.{data__environment_key}".format(**locals()) + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
         if "watch" in data_keys:
             data_keys.remove("watch")
             data__watch = data["watch"]
             if not isinstance(data__watch, (bool)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".watch must be boolean",
-                        value=data__watch,
-                        name="" + (name_prefix or "data") + ".watch",
-                        definition={"type": "boolean"},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".watch must be boolean", value=data__watch, name="" + (name_prefix or "data") + ".watch", definition={'type': 'boolean'}, rule='type'))
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "duration": {"type": ["number", "string"], "minimum": 0},
-                            "cwd": {"type": "string", "minLength": 1},
-                            "environment": {
-                                "type": "object",
-                                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                            },
-                            "watch": {"type": "boolean"},
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1},
-                        "command": {
-                            "type": ["string", "array"],
-                            "minLength": 1,
-                            "minItems": 1,
-                            "items": {"type": "string"},
-                        },
-                        "resources": {"type": "string", "minLength": 1},
-                        "group": {"type": "string", "minLength": 1},
-                        "local": {"type": "boolean"},
-                        "requires": {"type": "string", "minLength": 1},
-                        "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                        "steps": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "enum": ["stage"]},
-                                    "path": {"type": "string", "minLength": 1},
-                                },
-                            },
-                        },
-                        "attributes": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "duration": {"type": ["number", "string"], "minimum": 0},
-                                "cwd": {"type": "string", "minLength": 1},
-                                "environment": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                },
-                                "watch": {"type": "boolean"},
-                            },
-                        },
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data_keys = set(data.keys())
@@ -1811,565 +174,155 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
             data_keys.remove("name")
             data__name = data["name"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__name, custom_formats, (name_prefix or "data") + ".name"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__name, custom_formats, (name_prefix or "data") + ".name")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "command" in data_keys:
             data_keys.remove("command")
             data__command = data["command"]
             if not isinstance(data__command, (str, list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".command must be string or array",
-                        value=data__command,
-                        name="" + (name_prefix or "data") + ".command",
-                        definition={
-                            "type": ["string", "array"],
-                            "minLength": 1,
-                            "minItems": 1,
-                            "items": {"type": "string"},
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command must be string or array", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, rule='type'))
             if isinstance(data__command, str):
                 data__command_len = len(data__command)
                 if data__command_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".command must be longer than or equal to 1 characters",
-                            value=data__command,
-                            name="" + (name_prefix or "data") + ".command",
-                            definition={
-                                "type": ["string", "array"],
-                                "minLength": 1,
-                                "minItems": 1,
-                                "items": {"type": "string"},
-                            },
-                            rule="minLength",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command must be longer than or equal to 1 characters", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, rule='minLength'))
             data__command_is_list = isinstance(data__command, (list, tuple))
             if data__command_is_list:
                 data__command_len = len(data__command)
                 if data__command_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".command must contain at least 1 items",
-                            value=data__command,
-                            name="" + (name_prefix or "data") + ".command",
-                            definition={
-                                "type": ["string", "array"],
-                                "minLength": 1,
-                                "minItems": 1,
-                                "items": {"type": "string"},
-                            },
-                            rule="minItems",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command must contain at least 1 items", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, rule='minItems'))
                 for data__command_x, data__command_item in enumerate(data__command):
                     if not isinstance(data__command_item, (str)):
-                        errors.append(
-                            JsonSchemaValueException(
-                                ""
-                                + (name_prefix or "data")
-                                + ".command[{data__command_x}]".format(**locals())
-                                + " must be string",
-                                value=data__command_item,
-                                name=""
-                                + (name_prefix or "data")
-                                + ".command[{data__command_x}]".format(**locals())
-                                + "",
-                                definition={"type": "string"},
-                                rule="type",
-                            )
-                        )
+                        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + " must be string", value=data__command_item, name="" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + "", definition={'type': 'string'}, rule='type'))
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__resources, custom_formats, (name_prefix or "data") + ".resources"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__resources, custom_formats, (name_prefix or "data") + ".resources")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "group" in data_keys:
             data_keys.remove("group")
             data__group = data["group"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__group, custom_formats, (name_prefix or "data") + ".group"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__group, custom_formats, (name_prefix or "data") + ".group")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "local" in data_keys:
             data_keys.remove("local")
             data__local = data["local"]
             if not isinstance(data__local, (bool)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".local must be boolean",
-                        value=data__local,
-                        name="" + (name_prefix or "data") + ".local",
-                        definition={"type": "boolean"},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".local must be boolean", value=data__local, name="" + (name_prefix or "data") + ".local", definition={'type': 'boolean'}, rule='type'))
         if "requires" in data_keys:
             data_keys.remove("requires")
             data__requires = data["requires"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__requires, custom_formats, (name_prefix or "data") + ".requires"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__requires, custom_formats, (name_prefix or "data") + ".requires")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "depends_on" in data_keys:
             data_keys.remove("depends_on")
             data__dependson = data["depends_on"]
             if not isinstance(data__dependson, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".depends_on must be array",
-                        value=data__dependson,
-                        name="" + (name_prefix or "data") + ".depends_on",
-                        definition={"type": "array", "items": {"type": "string", "minLength": 1}},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".depends_on must be array", value=data__dependson, name="" + (name_prefix or "data") + ".depends_on", definition={'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, rule='type'))
             data__dependson_is_list = isinstance(data__dependson, (list, tuple))
             if data__dependson_is_list:
                 data__dependson_len = len(data__dependson)
                 for data__dependson_x, data__dependson_item in enumerate(data__dependson):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                            data__dependson_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "replicas" in data_keys:
             data_keys.remove("replicas")
             data__replicas = data["replicas"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(
-                    data__replicas, custom_formats, (name_prefix or "data") + ".replicas"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(data__replicas, custom_formats, (name_prefix or "data") + ".replicas")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "steps" in data_keys:
             data_keys.remove("steps")
             data__steps = data["steps"]
             if not isinstance(data__steps, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".steps must be array",
-                        value=data__steps,
-                        name="" + (name_prefix or "data") + ".steps",
-                        definition={
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string", "enum": ["stage"]},
-                                    "path": {"type": "string", "minLength": 1},
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".steps must be array", value=data__steps, name="" + (name_prefix or "data") + ".steps", definition={'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, rule='type'))
             data__steps_is_list = isinstance(data__steps, (list, tuple))
             if data__steps_is_list:
                 data__steps_len = len(data__steps)
                 for data__steps_x, data__steps_item in enumerate(data__steps):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(
-                            data__steps_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".steps[{data__steps_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(data__steps_item, custom_formats, (name_prefix or "data") + ".steps[{data__steps_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
             data_keys.remove("attributes")
             data__attributes = data["attributes"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(
-                    data__attributes, custom_formats, (name_prefix or "data") + ".attributes"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(data__attributes, custom_formats, (name_prefix or "data") + ".attributes")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1},
-                            "command": {
-                                "type": ["string", "array"],
-                                "minLength": 1,
-                                "minItems": 1,
-                                "items": {"type": "string"},
-                            },
-                            "resources": {"type": "string", "minLength": 1},
-                            "group": {"type": "string", "minLength": 1},
-                            "local": {"type": "boolean"},
-                            "requires": {"type": "string", "minLength": 1},
-                            "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                            "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "steps": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "required": ["name"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {"type": "string", "enum": ["stage"]},
-                                        "path": {"type": "string", "minLength": 1},
-                                    },
-                                },
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": "object",
-                    "required": ["name"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string", "enum": ["stage"]},
-                        "path": {"type": "string", "minLength": 1},
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["name"]) - data.keys()
+        data__missing_keys = set(['name']) - data.keys()
         if data__missing_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"),
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string", "enum": ["stage"]},
-                            "path": {"type": "string", "minLength": 1},
-                        },
-                    },
-                    rule="required",
-                )
-            )
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"), value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, rule='required'))
         data_keys = set(data.keys())
         if "name" in data_keys:
             data_keys.remove("name")
             data__name = data["name"]
             if not isinstance(data__name, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".name must be string",
-                        value=data__name,
-                        name="" + (name_prefix or "data") + ".name",
-                        definition={"type": "string", "enum": ["stage"]},
-                        rule="type",
-                    )
-                )
-            if not (isinstance(data__name, str) and data__name == "stage"):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".name must be one of ['stage']",
-                        value=data__name,
-                        name="" + (name_prefix or "data") + ".name",
-                        definition={"type": "string", "enum": ["stage"]},
-                        rule="enum",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".name must be string", value=data__name, name="" + (name_prefix or "data") + ".name", definition={'type': 'string', 'enum': ['stage']}, rule='type'))
+            if not (isinstance(data__name, str) and data__name == 'stage'):
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".name must be one of ['stage']", value=data__name, name="" + (name_prefix or "data") + ".name", definition={'type': 'string', 'enum': ['stage']}, rule='enum'))
         if "path" in data_keys:
             data_keys.remove("path")
             data__path = data["path"]
             if not isinstance(data__path, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".path must be string",
-                        value=data__path,
-                        name="" + (name_prefix or "data") + ".path",
-                        definition={"type": "string", "minLength": 1},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".path must be string", value=data__path, name="" + (name_prefix or "data") + ".path", definition={'type': 'string', 'minLength': 1}, rule='type'))
             if isinstance(data__path, str):
                 data__path_len = len(data__path)
                 if data__path_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".path must be longer than or equal to 1 characters",
-                            value=data__path,
-                            name="" + (name_prefix or "data") + ".path",
-                            definition={"type": "string", "minLength": 1},
-                            rule="minLength",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".path must be longer than or equal to 1 characters", value=data__path, name="" + (name_prefix or "data") + ".path", definition={'type': 'string', 'minLength': 1}, rule='minLength'))
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string", "enum": ["stage"]},
-                            "path": {"type": "string", "minLength": 1},
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (int)) and not (isinstance(data, float) and data.is_integer()) or isinstance(data, bool):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be integer",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={"type": "integer", "minimum": 1, "maximum": 1000000},
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be integer", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 1000000}, rule='type'))
     if isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
         if data < 1:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must be bigger than or equal to 1",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={"type": "integer", "minimum": 1, "maximum": 1000000},
-                    rule="minimum",
-                )
-            )
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be bigger than or equal to 1", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 1000000}, rule='minimum'))
         if data > 1000000:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must be smaller than or equal to 1000000",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={"type": "integer", "minimum": 1, "maximum": 1000000},
-                    rule="maximum",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be smaller than or equal to 1000000", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'integer', 'minimum': 1, 'maximum': 1000000}, rule='maximum'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (str)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be string",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={"type": "string", "minLength": 1},
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be string", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'string', 'minLength': 1}, rule='type'))
     if isinstance(data, str):
         data_len = len(data)
         if data_len < 1:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must be longer than or equal to 1 characters",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={"type": "string", "minLength": 1},
-                    rule="minLength",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be longer than or equal to 1 characters", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'string', 'minLength': 1}, rule='minLength'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1},
-                        "resources": {"type": "string", "minLength": 1},
-                        "requires": {"type": "string", "minLength": 1},
-                        "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                        "tasks": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "group": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "local": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        "groups": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        "attributes": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "duration": {"type": ["number", "string"], "minimum": 0},
-                                "cwd": {"type": "string", "minLength": 1},
-                                "environment": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                },
-                                "watch": {"type": "boolean"},
-                            },
-                        },
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data_keys = set(data.keys())
@@ -2377,805 +330,168 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
             data_keys.remove("name")
             data__name = data["name"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__name, custom_formats, (name_prefix or "data") + ".name"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__name, custom_formats, (name_prefix or "data") + ".name")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__resources, custom_formats, (name_prefix or "data") + ".resources"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__resources, custom_formats, (name_prefix or "data") + ".resources")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "requires" in data_keys:
             data_keys.remove("requires")
             data__requires = data["requires"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                    data__requires, custom_formats, (name_prefix or "data") + ".requires"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__requires, custom_formats, (name_prefix or "data") + ".requires")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "depends_on" in data_keys:
             data_keys.remove("depends_on")
             data__dependson = data["depends_on"]
             if not isinstance(data__dependson, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".depends_on must be array",
-                        value=data__dependson,
-                        name="" + (name_prefix or "data") + ".depends_on",
-                        definition={"type": "array", "items": {"type": "string", "minLength": 1}},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".depends_on must be array", value=data__dependson, name="" + (name_prefix or "data") + ".depends_on", definition={'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, rule='type'))
             data__dependson_is_list = isinstance(data__dependson, (list, tuple))
             if data__dependson_is_list:
                 data__dependson_len = len(data__dependson)
                 for data__dependson_x, data__dependson_item in enumerate(data__dependson):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(
-                            data__dependson_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "tasks" in data_keys:
             data_keys.remove("tasks")
             data__tasks = data["tasks"]
             if not isinstance(data__tasks, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".tasks must be array",
-                        value=data__tasks,
-                        name="" + (name_prefix or "data") + ".tasks",
-                        definition={
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "command": {
-                                        "type": ["string", "array"],
-                                        "minLength": 1,
-                                        "minItems": 1,
-                                        "items": {"type": "string"},
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "group": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "local": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "steps": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".tasks must be array", value=data__tasks, name="" + (name_prefix or "data") + ".tasks", definition={'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, rule='type'))
             data__tasks_is_list = isinstance(data__tasks, (list, tuple))
             if data__tasks_is_list:
                 data__tasks_len = len(data__tasks)
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(
-                            data__tasks_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "groups" in data_keys:
             data_keys.remove("groups")
             data__groups = data["groups"]
             if not isinstance(data__groups, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".groups must be array",
-                        value=data__groups,
-                        name="" + (name_prefix or "data") + ".groups",
-                        definition={
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "resources": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                    },
-                                    "depends_on": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                    },
-                                    "tasks": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                        },
-                                    },
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                        },
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".groups must be array", value=data__groups, name="" + (name_prefix or "data") + ".groups", definition={'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, rule='type'))
             data__groups_is_list = isinstance(data__groups, (list, tuple))
             if data__groups_is_list:
                 data__groups_len = len(data__groups)
                 for data__groups_x, data__groups_item in enumerate(data__groups):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(
-                            data__groups_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
             data_keys.remove("attributes")
             data__attributes = data["attributes"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(
-                    data__attributes, custom_formats, (name_prefix or "data") + ".attributes"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(data__attributes, custom_formats, (name_prefix or "data") + ".attributes")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1},
-                            "resources": {"type": "string", "minLength": 1},
-                            "requires": {"type": "string", "minLength": 1},
-                            "depends_on": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                            "tasks": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "command": {
-                                            "type": ["string", "array"],
-                                            "minLength": 1,
-                                            "minItems": 1,
-                                            "items": {"type": "string"},
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "group": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "local": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "steps": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "groups": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "name": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "resources": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                        },
-                                        "depends_on": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name"
-                                            },
-                                        },
-                                        "tasks": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task"
-                                            },
-                                        },
-                                        "groups": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group"
-                                            },
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                    },
-                                },
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": "object",
-                    "required": ["type"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                        "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                        "label": {"type": "string", "minLength": 1},
-                        "exclusive": {"type": "boolean"},
-                        "schedule": {"type": "boolean"},
-                        "requires": {
-                            "type": ["array", "object"],
-                            "items": {"type": "object"},
-                            "additionalProperties": {"type": "object"},
-                        },
-                        "attributes": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "duration": {"type": ["number", "string"], "minimum": 0},
-                                "cwd": {"type": "string", "minLength": 1},
-                                "environment": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                },
-                                "watch": {"type": "boolean"},
-                            },
-                        },
-                        "with": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be object", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(["type"]) - data.keys()
+        data__missing_keys = set(['type']) - data.keys()
         if data__missing_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"),
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "required": ["type"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                            "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "label": {"type": "string", "minLength": 1},
-                            "exclusive": {"type": "boolean"},
-                            "schedule": {"type": "boolean"},
-                            "requires": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "with": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["type"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                        "count": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "label": {"type": "string", "minLength": 1},
-                                        "exclusive": {"type": "boolean"},
-                                        "schedule": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                        "with": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    rule="required",
-                )
-            )
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must contain " + (str(sorted(data__missing_keys)) + " properties"), value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, rule='required'))
         data_keys = set(data.keys())
         if "type" in data_keys:
             data_keys.remove("type")
             data__type = data["type"]
             if not isinstance(data__type, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".type must be string",
-                        value=data__type,
-                        name="" + (name_prefix or "data") + ".type",
-                        definition={"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                        rule="type",
-                    )
-                )
-            if not (
-                isinstance(data__type, str)
-                and data__type == "node"
-                or isinstance(data__type, str)
-                and data__type == "slot"
-                or isinstance(data__type, str)
-                and data__type == "core"
-                or isinstance(data__type, str)
-                and data__type == "gpu"
-            ):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".type must be one of ['node', 'slot', 'core', 'gpu']",
-                        value=data__type,
-                        name="" + (name_prefix or "data") + ".type",
-                        definition={"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                        rule="enum",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".type must be string", value=data__type, name="" + (name_prefix or "data") + ".type", definition={'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, rule='type'))
+            if not (isinstance(data__type, str) and data__type == 'node' or isinstance(data__type, str) and data__type == 'slot' or isinstance(data__type, str) and data__type == 'core' or isinstance(data__type, str) and data__type == 'gpu'):
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".type must be one of ['node', 'slot', 'core', 'gpu']", value=data__type, name="" + (name_prefix or "data") + ".type", definition={'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, rule='enum'))
         if "count" in data_keys:
             data_keys.remove("count")
             data__count = data["count"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(
-                    data__count, custom_formats, (name_prefix or "data") + ".count"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(data__count, custom_formats, (name_prefix or "data") + ".count")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "replicas" in data_keys:
             data_keys.remove("replicas")
             data__replicas = data["replicas"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(
-                    data__replicas, custom_formats, (name_prefix or "data") + ".replicas"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_count(data__replicas, custom_formats, (name_prefix or "data") + ".replicas")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "label" in data_keys:
             data_keys.remove("label")
             data__label = data["label"]
             if not isinstance(data__label, (str)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".label must be string",
-                        value=data__label,
-                        name="" + (name_prefix or "data") + ".label",
-                        definition={"type": "string", "minLength": 1},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".label must be string", value=data__label, name="" + (name_prefix or "data") + ".label", definition={'type': 'string', 'minLength': 1}, rule='type'))
             if isinstance(data__label, str):
                 data__label_len = len(data__label)
                 if data__label_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".label must be longer than or equal to 1 characters",
-                            value=data__label,
-                            name="" + (name_prefix or "data") + ".label",
-                            definition={"type": "string", "minLength": 1},
-                            rule="minLength",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".label must be longer than or equal to 1 characters", value=data__label, name="" + (name_prefix or "data") + ".label", definition={'type': 'string', 'minLength': 1}, rule='minLength'))
         if "exclusive" in data_keys:
             data_keys.remove("exclusive")
             data__exclusive = data["exclusive"]
             if not isinstance(data__exclusive, (bool)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".exclusive must be boolean",
-                        value=data__exclusive,
-                        name="" + (name_prefix or "data") + ".exclusive",
-                        definition={"type": "boolean"},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".exclusive must be boolean", value=data__exclusive, name="" + (name_prefix or "data") + ".exclusive", definition={'type': 'boolean'}, rule='type'))
         if "schedule" in data_keys:
             data_keys.remove("schedule")
             data__schedule = data["schedule"]
             if not isinstance(data__schedule, (bool)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".schedule must be boolean",
-                        value=data__schedule,
-                        name="" + (name_prefix or "data") + ".schedule",
-                        definition={"type": "boolean"},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".schedule must be boolean", value=data__schedule, name="" + (name_prefix or "data") + ".schedule", definition={'type': 'boolean'}, rule='type'))
         if "requires" in data_keys:
             data_keys.remove("requires")
             data__requires = data["requires"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(
-                    data__requires, custom_formats, (name_prefix or "data") + ".requires"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(data__requires, custom_formats, (name_prefix or "data") + ".requires")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "attributes" in data_keys:
             data_keys.remove("attributes")
             data__attributes = data["attributes"]
             try:
-                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(
-                    data__attributes, custom_formats, (name_prefix or "data") + ".attributes"
-                )
+                validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_attributes(data__attributes, custom_formats, (name_prefix or "data") + ".attributes")
             except JsonSchemaValuesException as e:
                 errors.extend(e.errors)
         if "with" in data_keys:
             data_keys.remove("with")
             data__with = data["with"]
             if not isinstance(data__with, (list, tuple)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + ".with must be array",
-                        value=data__with,
-                        name="" + (name_prefix or "data") + ".with",
-                        definition={
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["type"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                    "count": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "replicas": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                    },
-                                    "label": {"type": "string", "minLength": 1},
-                                    "exclusive": {"type": "boolean"},
-                                    "schedule": {"type": "boolean"},
-                                    "requires": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                    },
-                                    "attributes": {
-                                        "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                    },
-                                    "with": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".with must be array", value=data__with, name="" + (name_prefix or "data") + ".with", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, rule='type'))
             data__with_is_list = isinstance(data__with, (list, tuple))
             if data__with_is_list:
                 data__with_len = len(data__with)
                 if data__with_len < 1:
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".with must contain at least 1 items",
-                            value=data__with,
-                            name="" + (name_prefix or "data") + ".with",
-                            definition={
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["type"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                        "count": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "label": {"type": "string", "minLength": 1},
-                                        "exclusive": {"type": "boolean"},
-                                        "schedule": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                        "with": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            rule="minItems",
-                        )
-                    )
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".with must contain at least 1 items", value=data__with, name="" + (name_prefix or "data") + ".with", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, rule='minItems'))
                 for data__with_x, data__with_item in enumerate(data__with):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(
-                            data__with_item,
-                            custom_formats,
-                            (name_prefix or "data") + ".with[{data__with_x}]".format(**locals()),
-                        )
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__with_item, custom_formats, (name_prefix or "data") + ".with[{data__with_x}]".format(**locals()))
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if data_keys:
-            errors.append(
-                JsonSchemaValueException(
-                    "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties",
-                    value=data,
-                    name="" + (name_prefix or "data") + "",
-                    definition={
-                        "type": "object",
-                        "required": ["type"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                            "count": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "replicas": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                            "label": {"type": "string", "minLength": 1},
-                            "exclusive": {"type": "boolean"},
-                            "schedule": {"type": "boolean"},
-                            "requires": {
-                                "type": ["array", "object"],
-                                "items": {"type": "object"},
-                                "additionalProperties": {"type": "object"},
-                            },
-                            "attributes": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "duration": {"type": ["number", "string"], "minimum": 0},
-                                    "cwd": {"type": "string", "minLength": 1},
-                                    "environment": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": ["string", "number", "boolean"]},
-                                    },
-                                    "watch": {"type": "boolean"},
-                                },
-                            },
-                            "with": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["type"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "type": {"type": "string", "enum": ["node", "slot", "core", "gpu"]},
-                                        "count": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "replicas": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count"
-                                        },
-                                        "label": {"type": "string", "minLength": 1},
-                                        "exclusive": {"type": "boolean"},
-                                        "schedule": {"type": "boolean"},
-                                        "requires": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements"
-                                        },
-                                        "attributes": {
-                                            "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes"
-                                        },
-                                        "with": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "items": {
-                                                "$ref": "https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource"
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    rule="additionalProperties",
-                )
-            )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, rule='additionalProperties'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
 
-
-def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(
-    data, custom_formats={}, name_prefix=None
-):
+def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(data, custom_formats={}, name_prefix=None):
     errors = []
     if not isinstance(data, (list, tuple, dict)):
-        errors.append(
-            JsonSchemaValueException(
-                "" + (name_prefix or "data") + " must be array or object",
-                value=data,
-                name="" + (name_prefix or "data") + "",
-                definition={
-                    "type": ["array", "object"],
-                    "items": {"type": "object"},
-                    "additionalProperties": {"type": "object"},
-                },
-                rule="type",
-            )
-        )
+        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must be array or object", value=data, name="" + (name_prefix or "data") + "", definition={'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, rule='type'))
     data_is_list = isinstance(data, (list, tuple))
     if data_is_list:
         data_len = len(data)
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (dict)):
-                errors.append(
-                    JsonSchemaValueException(
-                        "" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be object",
-                        value=data_item,
-                        name="" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + "",
-                        definition={"type": "object"},
-                        rule="type",
-                    )
-                )
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be object", value=data_item, name="" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + "", definition={'type': 'object'}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data_keys = set(data.keys())
@@ -3183,18 +499,8 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
             if data_key not in []:
                 data_value = data.get(data_key)
                 if not isinstance(data_value, (dict)):
-                    errors.append(
-                        JsonSchemaValueException(
-                            "" + (name_prefix or "data") + ".{data_key}".format(**locals()) + " must be object",
-                            value=data_value,
-                            name="" + (name_prefix or "data") + ".{data_key}".format(**locals()) + "",
-                            definition={"type": "object"},
-                            rule="type",
-                        )
-                    )
-    if errors:
-        raise JsonSchemaValuesException(errors)
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".{data_key}".format(**locals()) + " must be object", value=data_value, name="" + (name_prefix or "data") + ".{data_key}".format(**locals()) + "", definition={'type': 'object'}, rule='type'))
+    if errors: raise JsonSchemaValuesException(errors)
     return data
-
 
 validate = validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json
