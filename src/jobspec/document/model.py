@@ -19,6 +19,18 @@ if TYPE_CHECKING:
 JOB_FIELDS = ("resources", "slot", "count", "command", "attributes")
 
 
+def is_nextgen(data: dict[str, Any]) -> bool:
+    """True for the next-generation form: told by shape, never by a version number
+    (both forms say ``version: 1``). Named resources (a mapping), ``groups`` or named
+    ``requires`` say so; so do ``tasks`` without a v1 ``slot``, when no graph is given."""
+    resources = data.get("resources")
+    if isinstance(resources, dict) or "groups" in data or isinstance(data.get("requires"), dict):
+        return True
+    if resources is None and "task" not in data and isinstance(data.get("tasks"), list):
+        return not any(isinstance(t, dict) and "slot" in t for t in data["tasks"])
+    return False
+
+
 class Jobspec:
     """A loaded jobspec: its data, where it came from, and named views of its parts."""
 
@@ -46,8 +58,6 @@ class Jobspec:
     ) -> Jobspec:
         """A jobspec of either form: a next-generation document is checked and lowered into
         the v1 model here (when it has problems, it stays as written and they are kept)."""
-        from jobspec.document.nextgen import is_nextgen
-
         if not is_nextgen(data):
             return cls(data, source, text, path)
         from jobspec.document.nextgen import problems

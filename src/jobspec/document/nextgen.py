@@ -17,7 +17,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from jobspec.document.model import is_nextgen
 from jobspec.document.problems import DocPath, Problem, did_you_mean, one_of
+
+__all__ = ["is_nextgen", "problems", "schema"]
 
 SCHEMA_FILE = Path(__file__).with_name("nextgen_schema.json")
 
@@ -29,18 +32,6 @@ _INSIDE: Mapping[str | None, tuple[str, ...]] = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def is_nextgen(data: Mapping[str, Any]) -> bool:
-    """True for the next-generation form: told by shape, never by a version number
-    (both forms say ``version: 1``). Named resources (a mapping), ``groups`` or named
-    ``requires`` say so; so do ``tasks`` without a v1 ``slot``, when no graph is given."""
-    resources = data.get("resources")
-    if isinstance(resources, dict) or "groups" in data or isinstance(data.get("requires"), dict):
-        return True
-    if resources is None and "task" not in data and isinstance(data.get("tasks"), list):
-        return not any(isinstance(t, dict) and "slot" in t for t in data["tasks"])
-    return False
 
 
 @lru_cache(maxsize=1)
