@@ -316,21 +316,22 @@ class _Lowering:
             argv = _wrapped(["bash", f"${{JOBSPEC_STAGE}}/{filename}"], system, quote_first=False)
             return [f"# group {item['group']}, inside this allocation", argv]
         command = split_command(item["command"])
-        system = system_attributes(item.get("attributes"))
         if item.get("local"):
-            return [f"# local: {name}", _wrapped(command, system)]
+            return [f"# local: {name}", _wrapped(command, system_attributes(item.get("attributes")))]
         ref = self.resolve(item.get("resources"))
         resource_name = ref[0] if ref else inherited
         assert resource_name is not None
+        resource = self.resources[resource_name]
+        # the group's own attributes reach its tasks through the batch job's environment
+        system = system_attributes(resource.get("attributes") if ref else None, item.get("attributes"))
         from jobspec.document.resources import count_resources
 
-        counts = count_resources(v1_graph(self.resources[resource_name]), SLOT)
+        counts = count_resources(v1_graph(resource), SLOT)
         shape = f"{counts.nodes or 1} {counts.tasks} {counts.cores_per_task} {counts.gpus_per_task}"
         replicas = int(item.get("replicas", 1))
-        line = _wrapped(command, system, prefix=f"launch {shape}")
-        if replicas > 1:
-            line = line.replace("launch ", f"replicas {replicas} launch ", 1)
-        alternatives = f" (first of {ref[1]})" if ref and len(ref[1]) > 1 else ""
+        prefix = f"replicas {replicas} launch {shape}" if replicas > 1 else f"launch {shape}"
+        line = _wrapped(command, system, prefix=prefix)
+        alternatives = f" (the first of {' | '.join(ref[1])})" if ref and len(ref[1]) > 1 else ""
         return [f"# job {name}: resources {resource_name}{alternatives}", line]
 
 
