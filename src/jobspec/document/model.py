@@ -95,6 +95,12 @@ class Jobspec:
             data["resources"] = own["resources"]
         if "attributes" in own:
             data["attributes"] = own["attributes"]
+        system = (data.get("attributes") or {}).get("system") or {}
+        if options.get("name") and not (system.get("job") or {}).get("name"):
+            # a job of its own is called by its step's name, where nothing else names it
+            attributes = dict(data.get("attributes") or {})
+            attributes["system"] = {**system, "job": {**(system.get("job") or {}), "name": str(options["name"])}}
+            data["attributes"] = attributes
         if "task" in data:
             data["task"] = task
         else:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobspec.document.problems import Problem
+from jobspec.document.problems import JobspecError, Problem
 from jobspec.plugin import (
     BatchStep,
     CopyStep,
@@ -165,7 +165,10 @@ class LocalTransformer(Transformer):
             if planned.step.name != "submit":
                 continue
             limit = planned.settings.get("local.max_tasks", 256)
-            tasks = planned.step.jobspec.counts.tasks  # the step's own job, where it has one
+            try:
+                tasks = planned.step.jobspec.counts.tasks  # the step's own job, where it has one
+            except JobspecError:
+                continue  # a graph without that slot: reported where the step is checked
             if tasks > limit:
                 problems.append(
                     Problem(
