@@ -60,13 +60,13 @@ def _run(text: str) -> Any:
     doc = yaml.safe_load(text)
     jobspec = load(doc)
     jobspec.transform[-1]["wait"] = True  # the last job only: the run ends once it has
-    assert jobspec.transform[-1]["after"] == "first"  # not waited for: a dependency of Kubernetes' run
     reporter = Reporter(stream=io.StringIO(), output=io.StringIO(), color=False)
     return KubernetesTransformer().run(jobspec, reporter=reporter)
 
 
 def test_replicas_are_jobs_of_their_own_after_the_one_they_depend_on(kubelet: tuple[Emulator, FakeKubelet]) -> None:
     emulator, fake = kubelet
+    assert load(yaml.safe_load(DOC)).transform[-1]["after"] == "first"  # first is not waited for by jobspec
     result = _run(DOC)
     assert result.ok, result.error
     jobs = emulator.objects(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")
@@ -78,3 +78,39 @@ def test_replicas_are_jobs_of_their_own_after_the_one_they_depend_on(kubelet: tu
     assert indexes == ["0", "1", "2"]
     for name in copies:
         assert fake.when("created", name) > fake.when("finished", first)
+
+
+GROUP = """\
+version: 1
+resources:
+  pod: {type: node, count: 1, with: [{type: core, count: 2}]}
+  one: {type: core, count: 1}
+tasks:
+- group: g
+groups:
+- name: g
+  resources: pod
+  tasks:
+  - {local: true, command: [echo, local-start]}
+  - {name: job, resources: one, command: ["sh", "-c", "echo job-$JOBSPEC_TASK_RANK"]}
+  - {group: inner}
+  - {local: true, command: [echo, local-end]}
+- name: inner
+  tasks:
+  - command: ["sh", "-c", "echo inner-$JOBSPEC_TASK_RANK-of-$JOBSPEC_TASK_COUNT"]
+"""
+
+
+def test_a_group_is_one_pod_running_its_items_in_order(kubelet: tuple[Emulator, FakeKubelet]) -> None:
+    emulator, fake = kubelet
+    result = _run(GROUP)
+    assert result.ok, result.error
+    (job,) = emulator.objects(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")
+    assert job["spec"]["completions"] == 1  # one pod holding the whole request
+    requests = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    assert requests["cpu"] == "2"
+    (pod,) = fake.pods_of(job["metadata"]["name"])
+    lines = pod.output.decode().split()
+    # no launcher in a pod: jobs are processes in it; the inner group's task uses the
+    # enclosing group's resources (one slot of two cores: one task)
+    assert lines == ["local-start", "job-0", "inner-0-of-1", "local-end"]

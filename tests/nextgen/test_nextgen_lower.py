@@ -95,7 +95,7 @@ def test_a_group_is_its_script_and_a_batch_job() -> None:
         "echo 'hi there'",
         "replicas 3 launch 1 1 1 0 first",  # a before b: b depends on it
         "(cd /tmp && launch 2 2 3 0 env K=v work)",  # no resources: the group's
-        'bash "${JOBSPEC_STAGE}/group-inner.sh"',
+        'bash "$(beside group-inner.sh)"',
     ]
     assert js.scripts["group-inner.sh"]["content"].rstrip().endswith("launch 2 2 3 0 inside")
 

@@ -313,7 +313,7 @@ class _Lowering:
             inner, _ = self.groups[str(item["group"])]
             filename = self.write_group(inner, str(item["group"]), path, inherited)
             system = system_attributes(inner.get("attributes"))
-            argv = _wrapped(["bash", f"${{JOBSPEC_STAGE}}/{filename}"], system, quote_first=False)
+            argv = _wrapped(["bash", f'"$(beside {filename})"'], system, quote_first=False)
             return [f"# group {item['group']}, inside this allocation", argv]
         command = split_command(item["command"])
         if item.get("local"):
@@ -345,7 +345,7 @@ def _file_word(name: str) -> str:
 
 def _wrapped(command: list[str], system: Mapping[str, Any], prefix: str = "", quote_first: bool = True) -> str:
     """One script line: the command with its environment, time limit and folder."""
-    words = [shlex.quote(w) for w in command] if quote_first else [command[0], f'"{command[1]}"', *command[2:]]
+    words = [shlex.quote(w) for w in command] if quote_first else list(command)
     if system.get("environment"):
         words = ["env", *(shlex.quote(f"{k}={v}") for k, v in system["environment"].items()), *words]
     if system.get("duration"):
@@ -385,6 +385,12 @@ launch() {{  # launch NODES TASKS CORES-PER-TASK GPUS-PER-TASK COMMAND...
         for pid in "${{pids[@]}}"; do wait "$pid" || failed=1; done
         return $failed
     fi
+}}
+
+beside() {{  # beside FILE: a group's script beside this one, else in the stage (Slurm runs a copy)
+    local here
+    here=$(dirname -- "$0")
+    if [ -f "$here/$1" ]; then echo "$here/$1"; else echo "${{JOBSPEC_STAGE:-.}}/$1"; fi
 }}
 
 replicas() {{  # replicas N COMMAND...: N copies at once, each with JOBSPEC_ARRAY_INDEX
