@@ -59,20 +59,33 @@ def test_the_proof_document_runs_in_order_on_flux(
     _check_the_proof(stage, result, [s.state for s in statuses])
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_the_pipeline_and_group_examples_run_on_slurm(slurm: dict[str, str], tmp_path: Path) -> None:
+def _check_the_examples(backend: str, tmp_path: Path) -> None:
     from support import EXAMPLES
 
     stage = tmp_path / "pipeline"
-    _result, statuses = run_and_wait((EXAMPLES / "nextgen" / "pipeline.yaml").read_text(), "slurm", stage)
+    _result, statuses = run_and_wait((EXAMPLES / "nextgen" / "pipeline.yaml").read_text(), backend, stage)
     assert [s.state for s in statuses] == ["completed"] * 4
-    lines = sorted(line for out in stage.glob("slurm-*.out") for line in out.read_text().splitlines())
+    lines = sorted(line for out in stage.glob("*.out") for line in out.read_text().splitlines())
     sums = [f"count job {j} task {t}: sum 5050" for j in range(3) for t in range(2)]
     assert lines == sorted(["prepared 100 numbers", *sums])
 
     stage = tmp_path / "group"
-    _result, statuses = run_and_wait((EXAMPLES / "nextgen" / "group.yaml").read_text(), "slurm", stage)
+    _result, statuses = run_and_wait((EXAMPLES / "nextgen" / "group.yaml").read_text(), backend, stage)
     assert [s.state for s in statuses] == ["completed"]
     assert (stage / "service.txt").read_text().split("\n")[:2] == ["service up", "service down"]
     assert (stage / "summary.txt").read_text().split("\n")[:2] == ["simulation 0", "simulation 1"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_the_pipeline_and_group_examples_run_on_slurm(slurm: dict[str, str], tmp_path: Path) -> None:
+    _check_the_examples("slurm", tmp_path)
+
+
+@pytest.mark.flux
+@pytest.mark.slow
+def test_the_pipeline_and_group_examples_run_on_flux(
+    flux_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_URI", flux_uri)
+    _check_the_examples("flux", tmp_path)
