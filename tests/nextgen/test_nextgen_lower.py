@@ -123,3 +123,18 @@ def test_plan_problems_point_into_the_file_as_written(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert (problem.line, problem.path) == (3, ("settings", "stag"))
     assert "did you mean 'stage'" in problem.message
+
+
+def test_watch_and_stage_steps_reach_the_job(tmp_path: Path) -> None:
+    (tmp_path / "inputs").mkdir()
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "version: 1\nresources:\n  r: {type: node, count: 1, attributes: {watch: true}}\n"
+        "tasks:\n- name: t\n  resources: r\n  command: [ls]\n  steps: [{name: stage, path: inputs}]\n"
+    )
+    js = load(path)
+    assert [s["step"] for s in js.transform] == ["copy", "stage", "submit"]
+    assert js.transform[0]["source"] == "inputs"
+    assert js.transform[2]["watch"] is True
+    out = plan(js, "local")
+    assert [p.step.label for p in out.steps] == ["copy", "stage", "submit"]
