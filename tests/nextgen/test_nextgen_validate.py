@@ -186,3 +186,21 @@ def test_documents_of_the_specification_refused_with_a_reason(snippet: str, mess
 def test_documents_of_the_specification_accepted(snippet: str) -> None:
     problems = validate({"version": 1, **yaml.safe_load(snippet)})
     assert problems == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_refused_example_is_refused_on_every_backend_and_runs_once_fixed(backend: str) -> None:
+    _needs_upstream()
+    path = UPSTREAM / "machine-learning.yaml"
+    with pytest.raises(JobspecError) as caught:
+        plan(load(path), backend)
+    assert all("did you mean 'core'?" in p.message for p in caught.value.problems)
+    fixed = yaml.safe_load(path.read_text().replace("type: cores", "type: core"))
+    stream = io.StringIO()
+    result = execute(plan(load(fixed), backend), Reporter(stream=stream, color=False), dry_run=True)
+    assert result.ok, result.error
+    text = stream.getvalue()
+    # the group mini-mummi runs train (a nested group) then test (20 replicas) in its allocation
+    assert "replicas 20 launch 2 2 4 0 bash -c 'echo Running machine learning test'" in text
+    assert 'bash "$(beside group-train.sh)"' in text
+    assert "batch job mini-mummi: 8 nodes, 8 tasks, each 4 cores and 2 gpus" in text
