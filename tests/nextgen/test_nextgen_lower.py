@@ -90,14 +90,15 @@ def test_a_group_is_its_script_and_a_batch_job() -> None:
     batch = js.transform[-1]
     assert batch["attributes"]["system"]["duration"] == 300
     script = js.scripts["group-odd_name__x_.sh"]["content"]
-    lines = [line for line in script.splitlines() if line and not line.startswith("#")]
-    assert lines[-4:] == [
+    assert script.rstrip().endswith("\nitems")  # the items run after the helpers are defined
+    body = script[script.index("items() {") : script.index("\n}\n")].splitlines()[1:]
+    assert [line.strip() for line in body if not line.strip().startswith("#")] == [
         "echo 'hi there'",
         "replicas 3 launch 1 1 1 0 first",  # a before b: b depends on it
         "(cd /tmp && launch 2 2 3 0 env K=v work)",  # no resources: the group's
         'bash "$(beside group-inner.sh)"',
     ]
-    assert js.scripts["group-inner.sh"]["content"].rstrip().endswith("launch 2 2 3 0 inside")
+    assert "\n    launch 2 2 3 0 inside\n}" in js.scripts["group-inner.sh"]["content"]
 
 
 def test_attributes_layer_document_resource_group_task() -> None:

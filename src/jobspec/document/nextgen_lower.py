@@ -299,11 +299,13 @@ class _Lowering:
         names = [item_name(t, i, f"{name}-") for i, t in enumerate(items)]
         deps = {n: [str(d) for d in items[i].get("depends_on") or []] for i, n in enumerate(names)}
         index = {n: i for i, n in enumerate(names)}
+        body: list[str] = []
         for item_key in topological(names, deps):
             item = items[index[item_key]]
-            lines.append("")
-            lines += self.group_item(item, item_key, own, (*path, "tasks", index[item_key]))
-        lines.append("")
+            body += self.group_item(item, item_key, own, (*path, "tasks", index[item_key]))
+        lines += ["", "items() {", *(f"    {line}" for line in body or [":  # no items"]), "}", ""]
+        lines += _SCRIPT_HELPERS.format().splitlines()
+        lines += ["", "items", ""]
         self.scripts[filename] = "\n".join(lines)
         self.add({"step": "write", "filename": filename, "executable": True}, path)
         return filename
@@ -360,9 +362,11 @@ _SCRIPT_HEAD = r"""#!/bin/bash
 # group {name} (resources: {resources}), written by jobspec from {source}
 # One allocation; its items run in order: local commands here, jobs in the allocation
 # with $JOBSPEC_LAUNCH (srun, flux run, or processes on local), the groups it runs as
-# their own scripts. The first that fails stops the group.
+# their own scripts. The first that fails stops the group. (The helpers are below.)
 set -eu
+"""
 
+_SCRIPT_HELPERS = r"""# ---- helpers, written by jobspec
 launch() {{  # launch NODES TASKS CORES-PER-TASK GPUS-PER-TASK COMMAND...
     local nodes=$1 tasks=$2 cores=$3 gpus=$4
     shift 4
