@@ -122,8 +122,8 @@ class Jobspec:
     def task(self) -> dict[str, Any]:
         task = self.data.get("task")
         if task is None:
-            tasks = self.data.get("tasks") or [{}]
-            task = tasks[0]
+            tasks = self.data.get("tasks")
+            task = tasks[0] if isinstance(tasks, list) and tasks else {}  # a damaged list: the schema says so
         return task if isinstance(task, dict) else {}
 
     @property

@@ -109,7 +109,7 @@ def group_table(data: Mapping[str, Any]) -> dict[str, tuple[dict[str, Any], DocP
     stack: list[tuple[list[Any], DocPath]] = [(data.get("groups") or [], ("groups",))]
     while stack:
         groups, path = stack.pop()
-        for i, group in enumerate(groups):
+        for i, group in enumerate(groups if isinstance(groups, list) else []):
             if isinstance(group, dict):
                 if group.get("name"):
                     table.setdefault(str(group["name"]), (group, (*path, i)))
@@ -119,12 +119,17 @@ def group_table(data: Mapping[str, Any]) -> dict[str, tuple[dict[str, Any], DocP
 
 def problems(data: Mapping[str, Any]) -> list[Problem]:
     """Every problem with a next-generation document (the schema first, then the rules)."""
-    from jobspec.document.validate import schema_problems
+    from jobspec.document.validate import one_per_place, schema_problems
 
     found = list(schema_problems(data, _compiled()))
-    if found:
-        return found
-    return list(_Rules(data).check())
+    for check in ("check_resources", "check_groups", "check_tasks"):
+        try:
+            found += getattr(_Rules(data), check)()
+        except (TypeError, KeyError, AttributeError, ValueError, IndexError):
+            if not found:
+                raise
+            # a rule that trips over what the schema already reported: those problems stand
+    return one_per_place(found)
 
 
 class _Rules:
@@ -137,11 +142,23 @@ class _Rules:
         self.groups = group_table(data)
 
     def check(self) -> Iterator[Problem]:
-        for name, graph in self.resources.items():
-            yield from self._graph(graph, ("resources", name), None, top=True)
+        yield from self.check_resources()
+        yield from self.check_groups()
+        yield from self.check_tasks()
+
+    def check_resources(self) -> list[Problem]:
+        return [
+            p for name, graph in self.resources.items() for p in self._graph(graph, ("resources", name), None, True)
+        ]
+
+    def check_tasks(self) -> list[Problem]:
+        return list(self._level(Level(("tasks",), list(self.data.get("tasks") or []), None)))
+
+    def check_groups(self) -> list[Problem]:
+        return list(self._groups())
+
+    def _groups(self) -> Iterator[Problem]:
         yield from self._group_names()
-        top = Level(("tasks",), list(self.data.get("tasks") or []), None)
-        yield from self._level(top)
         referenced = {str(i["group"]) for lv in self._levels() for i in lv.items if i.get("group")}
         for i, group in enumerate(self.data.get("groups") or []):
             gpath: DocPath = ("groups", i)

@@ -179,9 +179,9 @@ class _Lowering:
         for key, value in (self.data.get("settings") or {}).items():
             self.add({"step": "set", "key": str(key), "value": value}, ("settings", key))
         tasks = list(self.data.get("tasks") or [])
-        referenced = {
-            str(t["group"]) for _, (g, _p) in self.groups.items() for t in g.get("tasks") or [] if t.get("group")
-        }
+        every_group = [g for g, _ in self.groups.values()]
+        every_group += [g for g in self.data.get("groups") or [] if not g.get("name")]
+        referenced = {str(t["group"]) for group in every_group for t in group.get("tasks") or [] if t.get("group")}
         referenced |= {str(t["group"]) for t in tasks if t.get("group")}
         # (name, group or task, where, depends_on): groups run on their own come first, as upstream
         entries: list[tuple[str, Mapping[str, Any], DocPath, bool]] = []
