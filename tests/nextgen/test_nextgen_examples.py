@@ -51,3 +51,15 @@ def test_the_alternatives_example_runs_here(tmp_path: Path) -> None:
     _result, statuses = run_and_wait((EXAMPLES / "nextgen" / "alternatives.yaml").read_text(), "local", stage)
     assert [s.state for s in statuses] == ["completed"]
     assert _outputs(stage) and _outputs(stage)[0].startswith("training on ")
+
+
+def test_show_gives_each_job_its_own_resources_and_what_it_waits_for() -> None:
+    from support import jobspec_cli
+
+    done = jobspec_cli("show", str(EXAMPLES / "nextgen" / "pipeline.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert "resources (the first job's; each job asks for its own)" in done.stdout
+    assert "── prepare: submit `sh -c" in done.stdout and "[step 1, 1 node(s), 1 task(s) x 1 core(s)]" in done.stdout
+    # count waits for prepare: it is shown under it, with its own two tasks and its replicas
+    assert "    └── count: submit `sh -c" in done.stdout
+    assert "[step 2, 2 task(s) x 1 core(s), array 0-2]" in done.stdout
