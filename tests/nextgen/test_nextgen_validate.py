@@ -192,8 +192,8 @@ def test_the_refused_example_is_refused_on_every_backend_and_runs_once_fixed(bac
         plan(load(path), backend)
     assert all("did you mean 'core'?" in p.message for p in caught.value.problems)
     fixed = yaml.safe_load(path.read_text().replace("type: cores", "type: core"))
-    stream = io.StringIO()
-    result = execute(plan(load(fixed), backend), Reporter(stream=stream, color=False), dry_run=True)
+    stream = io.StringIO()  # the words and the scripts both: a terminal shows them together
+    result = execute(plan(load(fixed), backend), Reporter(stream=stream, artifacts=stream, color=False), dry_run=True)
     assert result.ok, result.error
     text = stream.getvalue()
     # the group mini-mummi runs train (a nested group) then test (20 replicas) in its allocation
