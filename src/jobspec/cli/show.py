@@ -35,7 +35,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({"resources": jobspec.resources, "counts": counts, "jobs": jobs}, indent=2))
         return EXIT_OK
     slot = jobspec.task.get("slot")
-    print("resources")
+    # a next-generation document's jobs each ask for their own (shown with each job below)
+    print("resources (the first job's; each job asks for its own)" if jobspec.form == "nextgen" else "resources")
 
     def below(vertex: dict[str, Any]) -> list[tuple[str, Any]]:
         return [(vertex_line(v, slot), v) for v in vertex.get("with") or [] if isinstance(v, dict)]
@@ -71,9 +72,25 @@ def job_steps(transform: list[Any]) -> list[dict[str, Any]]:
                     "after": step.get("after"),
                     "array": step.get("array"),
                     "waits": bool(step.get("wait") or step.get("watch")),
+                    "command": step.get("command"),
+                    "counts": _own_counts(step),
                 }
             )
     return jobs
+
+
+def _own_counts(step: dict[str, Any]) -> dict[str, Any] | None:
+    """The counts of a step's own job (a next-generation task or group), if it has one."""
+    if not isinstance(step.get("resources"), list):
+        return None
+    from jobspec.document.problems import JobspecError
+    from jobspec.document.resources import count_resources
+
+    try:
+        counts = count_resources(step["resources"], step.get("slot"), step.get("count"))
+    except (JobspecError, TypeError, ValueError, KeyError):
+        return None
+    return {k: v for k, v in counts.to_dict().items() if v is not None}
 
 
 def children_of(job: dict[str, Any], jobs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -83,8 +100,19 @@ def children_of(job: dict[str, Any], jobs: list[dict[str, Any]]) -> list[tuple[s
 
 
 def job_line(job: dict[str, Any]) -> str:
-    line = f"{job['name'] or '(unnamed)'}: {job['step']} {job['filename'] or '(the task command)'}"
+    what = job["filename"]
+    if what is None and isinstance(job.get("command"), list):
+        import shlex
+
+        what = shlex.join(map(str, job["command"]))
+        what = f"`{what[:77]}...`" if len(what) > 80 else f"`{what}`"
+    line = f"{job['name'] or '(unnamed)'}: {job['step']} {what or '(the task command)'}"
     extras = [f"step {job['index'] + 1}"]
+    counts = job.get("counts")
+    if counts:
+        nodes = f"{counts['nodes']} node(s), " if counts.get("nodes") else ""
+        gpus = f" + {counts['gpus_per_task']} gpu" if counts.get("gpus_per_task") else ""
+        extras.append(f"{nodes}{counts['tasks']} task(s) x {counts['cores_per_task']} core(s){gpus}")
     if job["array"] is not None:
         extras.append(f"array {job['array']}")
     if job["waits"]:

@@ -29,7 +29,7 @@ def load(source: str | os.PathLike[str] | dict[str, Any] | Jobspec, *, check: bo
     if isinstance(source, Jobspec):
         jobspec = source
     elif isinstance(source, dict):
-        jobspec = Jobspec(source)
+        jobspec = Jobspec.from_data(source)
     elif isinstance(source, os.PathLike) or _looks_like_path(source):
         jobspec = load_file(Path(source))
     else:
@@ -129,4 +129,4 @@ def load_text(text: str, source: str | None = None, path: Path | None = None) ->
                 column=1,
             )
         )
-    return Jobspec(data, source=source, text=text, path=path)
+    return Jobspec.from_data(data, source=source, text=text, path=path)

@@ -11,7 +11,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jobspec.document.problems import DocPath, Problem
     from jobspec.document.resources import ResourceCounts
+
+# The fields a submit or batch step may carry to describe a job of its own (a lowered
+# next-generation task or group): they stand in for the document's, for that job only.
+JOB_FIELDS = ("resources", "slot", "count", "command", "attributes")
+
+
+def is_nextgen(data: dict[str, Any]) -> bool:
+    """True for the next-generation form: told by shape, never by a version number
+    (both forms say ``version: 1``). Named resources (a mapping), ``groups`` or named
+    ``requires`` say so; so do ``tasks`` without a v1 ``slot``, when no graph is given."""
+    resources = data.get("resources")
+    if isinstance(resources, dict) or "groups" in data or isinstance(data.get("requires"), dict):
+        return True
+    if resources is None and "task" not in data and isinstance(data.get("tasks"), list):
+        return not any(isinstance(t, dict) and "slot" in t for t in data["tasks"])
+    return False
 
 
 class Jobspec:
@@ -30,6 +47,68 @@ class Jobspec:
         self.path = path
         # copy sources as written -> where a copy was taken in (a spool entry's own files)
         self.taken_in: dict[str, Path] = {}
+        self.form = "v1"  # or "nextgen": lowered from the next-generation form (see `from_data`)
+        self.original: dict[str, Any] | None = None  # the next-generation document as written
+        self.origins: dict[int, DocPath] = {}  # a lowered step's index -> its place in `original`
+        self.early_problems: list[Problem] = []  # found before lowering (reported by validate)
+
+    @classmethod
+    def from_data(
+        cls, data: dict[str, Any], source: str | None = None, text: str | None = None, path: Path | None = None
+    ) -> Jobspec:
+        """A jobspec of either form: a next-generation document is checked and lowered into
+        the v1 model here (when it has problems, it stays as written and they are kept)."""
+        if not is_nextgen(data):
+            return cls(data, source, text, path)
+        from jobspec.document.nextgen import problems
+        from jobspec.document.nextgen_lower import lower
+
+        found = problems(data)
+        if found:
+            jobspec = cls(data, source, text, path)
+            jobspec.early_problems = found
+        else:
+            lowered = lower(data, source)
+            jobspec = cls(lowered.data, source, text, path)
+            jobspec.origins = lowered.origins
+        jobspec.form = "nextgen"
+        jobspec.original = data
+        return jobspec
+
+    def step_path(self, index: int) -> DocPath:
+        """Where step ``index`` is in the file the user wrote (for messages)."""
+        origin = self.origins.get(index)
+        return origin if origin is not None else (*self.task_path, "transform", index)
+
+    def job_view(self, options: dict[str, Any]) -> Jobspec:
+        """This jobspec as one job step sees it: the step's own resources, slot, count,
+        command and attributes (`JOB_FIELDS`) in place of the document's. Self when it has none."""
+        own = {key: options[key] for key in JOB_FIELDS if key in options}
+        if not own:
+            return self
+        data = dict(self.data)
+        task = dict(self.task)
+        for key in ("slot", "count", "command"):
+            if key in own:
+                task[key] = own[key]
+        if "resources" in own:
+            data["resources"] = own["resources"]
+        if "attributes" in own:
+            data["attributes"] = own["attributes"]
+        system = (data.get("attributes") or {}).get("system") or {}
+        if options.get("name") and not (system.get("job") or {}).get("name"):
+            # a job of its own is called by its step's name, where nothing else names it
+            attributes = dict(data.get("attributes") or {})
+            attributes["system"] = {**system, "job": {**(system.get("job") or {}), "name": str(options["name"])}}
+            data["attributes"] = attributes
+        if "task" in data:
+            data["task"] = task
+        else:
+            data["tasks"] = [task]
+        view = type(self)(data, self.source, self.text, self.path)
+        view.form, view.original, view.origins = self.form, self.original, self.origins
+        view.taken_in = self.taken_in
+        return view
 
     def __repr__(self) -> str:
         return f"Jobspec({self.source or '<dict>'})"
@@ -43,8 +122,8 @@ class Jobspec:
     def task(self) -> dict[str, Any]:
         task = self.data.get("task")
         if task is None:
-            tasks = self.data.get("tasks") or [{}]
-            task = tasks[0]
+            tasks = self.data.get("tasks")
+            task = tasks[0] if isinstance(tasks, list) and tasks else {}  # a damaged list: the schema says so
         return task if isinstance(task, dict) else {}
 
     @property

@@ -61,7 +61,9 @@ def validate(jobspec: Jobspec | dict[str, Any], *, raise_error: bool = False) ->
     The rules a schema cannot say are checked too where the schema's complaints leave
     them meaningful (`rule_problems`), so one run reports both kinds."""
     if isinstance(jobspec, dict):
-        jobspec = Jobspec(jobspec)
+        jobspec = Jobspec.from_data(jobspec)
+    if jobspec.early_problems:  # a next-generation document that could not be lowered
+        return finish(jobspec, list(jobspec.early_problems), raise_error)
     problems = list(schema_problems(jobspec.data))
     problems += rule_problems(jobspec, damaged=[p.path for p in problems])
     return finish(jobspec, one_per_place(problems), raise_error)
@@ -84,6 +86,9 @@ def finish(jobspec: Jobspec, problems: list[Problem], raise_error: bool) -> list
     if problems:
         from jobspec.document.positions import add_positions
 
+        if jobspec.origins:
+            for problem in problems:
+                problem.path = _original_place(jobspec, problem.path)
         for problem in problems:
             problem.source = problem.source or jobspec.source
         add_positions(jobspec.text, problems)
@@ -93,11 +98,28 @@ def finish(jobspec: Jobspec, problems: list[Problem], raise_error: bool) -> list
     return problems
 
 
-def schema_problems(data: Any) -> Iterator[Problem]:
+# a lowered step's field -> the next-generation field it came from
+_ORIGINAL_FIELDS = {"array": "replicas", "after": "depends_on", "alternatives": "resources"}
+
+
+def _original_place(jobspec: Jobspec, path: DocPath) -> DocPath:
+    """A place in a lowered next-generation document, as a place in the file as written."""
+    if len(path) >= 3 and path[:2] == ("task", "transform") and isinstance(path[2], int):
+        origin = jobspec.origins.get(path[2])
+        if origin is not None and origin[:1] == ("settings",):
+            return origin
+        if origin is not None:
+            rest = [_ORIGINAL_FIELDS.get(str(p), p) for p in path[3:4]]
+            return (*origin, *rest)
+    return path
+
+
+def schema_problems(data: Any, check: Callable[[Any], Any] | None = None) -> Iterator[Problem]:
+    """Every place ``data`` breaks the schema (ours, or the one ``check`` was compiled from)."""
     import fastjsonschema
 
     try:
-        _compiled()(data)
+        (check or _compiled())(data)
     except fastjsonschema.JsonSchemaValuesException as e:
         errors = e.errors
     except fastjsonschema.JsonSchemaValueException as e:

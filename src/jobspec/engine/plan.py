@@ -89,6 +89,7 @@ def _all_problems(
             sound=sound,
         )
     if sound and transformer is not None:
+        found += _choose(steps, transformer)
         try:
             found += transformer.check_plan(jobspec, steps)
         except (TypeError, KeyError, AttributeError, ValueError):
@@ -96,6 +97,14 @@ def _all_problems(
                 raise
             # a whole-plan rule that trips over a step already reported: those problems stand
     return steps, one_per_place(problems + found)
+
+
+def _choose(steps: list[PlannedStep], transformer: Transformer) -> list[Problem]:
+    """What each step settles once the transformer is known (a job's resources among alternatives)."""
+    problems: list[Problem] = []
+    for planned in steps:
+        problems += planned.step.choose(transformer, planned.settings)
+    return problems
 
 
 def check_steps(

@@ -120,6 +120,8 @@ def execute(
     index = None if dry_run else JobIndex()
     events = RunEvents(reporter.note, reporter.line, index, plan.jobspec.source, current_stage)
     reporter.events = events
+    if plan.jobspec.form == "nextgen":
+        reporter.note(_nextgen_summary(plan))
     for planned, record in zip(plan.steps, result.steps, strict=True):
         if should_stop is not None and should_stop():
             result.interrupted = True
@@ -141,6 +143,8 @@ def execute(
             record.summary = step.describe(ctx)
             record.artifact = step.artifact(ctx)
             reporter.step_planned(step.label, record.summary, record.artifact)
+            for line in step.notes(ctx):
+                reporter.note(f"     {line}")
             continue
         # Only job steps are taken from the journal: the others are cheap and idempotent
         # and are run again, so what they keep in memory (a token, an archive) is there.
@@ -170,6 +174,25 @@ def execute(
     last_stage = state.temp_stage or (plan.steps[-1].settings.get("stage") if plan.steps else None)
     result.stage = str(last_stage) if last_stage is not None else None
     return result
+
+
+def _nextgen_summary(plan: Plan) -> str:
+    """One line on what a next-generation document became: its jobs and groups."""
+    from jobspec.plugin.arrays import array_indexes
+
+    tasks = [p.step for p in plan.steps if p.step.name == "submit"]
+    groups = [p.step for p in plan.steps if p.step.name == "batch"]
+    jobs = sum(len(array_indexes(s.get("array"))) if s.get("array") else 1 for s in tasks)
+    scripts = len(plan.jobspec.scripts)
+
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    return (
+        f"jobspec: a next-generation jobspec: {many(jobs, 'job')} from {many(len(tasks), 'task')} and "
+        f"{many(len(groups), 'group')} (batch jobs running {many(scripts, 'script')}), "
+        f"in {many(len(plan.steps), 'step')}"
+    )
 
 
 def _run_step(step: StepBase, ctx: StepContext, record: StepRecord) -> StepOutput:

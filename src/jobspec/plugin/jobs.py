@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from jobspec.document.problems import Problem
+from jobspec.document.problems import JobspecError, Problem
 from jobspec.plugin.arrays import array_indexes
 from jobspec.plugin.errors import JobLookupError, StepError, TransformerError
 from jobspec.plugin.follow import error_sink, follow_files
@@ -25,8 +25,10 @@ from jobspec.plugin.progress import wait_reporting
 from jobspec.plugin.steps import Field, StepBase, StepOutput
 
 if TYPE_CHECKING:
+    from jobspec.document.model import Jobspec
     from jobspec.plugin.context import StepContext
     from jobspec.plugin.status import JobStatus
+    from jobspec.plugin.transformer import Transformer
 
 JOB_STEPS = ("submit", "batch")  # the steps that start jobs (never twice in a resumable run)
 
@@ -35,6 +37,15 @@ _JOB_FIELDS: Mapping[str, Field] = {
     "wait": Field(bool, help="wait for the job to end, without streaming"),
     "after": Field(str, help="the name of an earlier submit or batch step this job waits for"),
     "array": Field(str, help="one job per index (0-9, 1,3,5-7, 0-15:4), each with JOBSPEC_ARRAY_INDEX"),
+    # A job of its own (what a next-generation task or group is lowered into): these stand
+    # in for the document's resources, task slot/count/command and attributes, for this job.
+    "resources": Field(list, help="this job's own resource graph (v1 vertices), in place of the document's"),
+    "slot": Field(str, help="the slot label in this job's resources"),
+    "count": Field(dict, help="this job's task count: per_slot or total"),
+    "command": Field(list, help="this job's command, in place of task.command"),
+    "attributes": Field(dict, help="this job's attributes (system: duration, cwd, environment, job.name)"),
+    "requires": Field(list, help="what this job requires of the nodes (name, field, value entries)"),
+    "alternatives": Field(list, help="the resource sets this job could use; it uses the first"),
 }
 
 
@@ -59,7 +70,69 @@ class JobStep(StepBase):
     poll_first: ClassVar[float] = 0.05
     poll_longest: ClassVar[float] = 0.5
 
+    def __init__(self, jobspec: Jobspec, options: Mapping[str, Any], index: int = 0) -> None:
+        super().__init__(jobspec, options, index)
+        self.document = jobspec
+        # Every backend reads the job through self.jobspec: a step with a job of its own
+        # (resources, command, attributes) sees them in place of the document's.
+        self.jobspec = jobspec.job_view(self.options)
+
+    def choose(self, transformer: Transformer, settings: Mapping[str, Any]) -> list[Problem]:
+        """Of ``alternatives`` (resource sets a|b), take the first ``transformer`` can give."""
+        alternatives = self.get("alternatives")
+        if not isinstance(alternatives, list) or not alternatives:
+            return []
+        bad = [
+            i for i, a in enumerate(alternatives) if not isinstance(a, dict) or not isinstance(a.get("resources"), list)
+        ]
+        if bad:
+            return [
+                Problem(
+                    "each alternative is a mapping with a name and resources (a list)",
+                    (*self.path, "alternatives", bad[0]),
+                )
+            ]
+        passed: list[str] = []
+        for alternative in alternatives:
+            options = {**self.options, "resources": alternative["resources"]}
+            if "requires" in alternative:
+                options["requires"] = alternative["requires"]
+            view = self.document.job_view(options)
+            try:
+                reason = transformer.cannot_give(view.counts)
+            except JobspecError:
+                reason = "its resource graph has no slot"
+            if reason is None:
+                self.options, self.jobspec = options, view
+                self.chosen = (str(alternative.get("name")), passed)
+                return []
+            passed.append(f"{alternative.get('name')}: {reason}")
+        names = " | ".join(str(a.get("name")) for a in alternatives)
+        return [
+            Problem(
+                f"{transformer.name} can give none of the resources {names} ({'; '.join(passed)})",
+                path=(*self.path, "alternatives"),
+            )
+        ]
+
+    def own_job_problems(self) -> Iterator[Problem]:
+        """The step's own resources, slot and count, checked as a document's would be."""
+        if self.jobspec is self.document:
+            return
+        from jobspec.document.validate import rule_problems, schema_problems
+
+        found = list(schema_problems(self.jobspec.data)) or list(rule_problems(self.jobspec))
+        for problem in found:
+            rest = problem.path
+            if rest[:1] in (("task",), ("tasks",)):
+                rest = rest[2:] if rest[:1] == ("tasks",) else rest[1:]
+                if rest[:1] not in (("slot",), ("count",), ("command",)):
+                    continue  # the document's own task: checked where it stands
+            problem.path = (*self.path, *rest)
+            yield problem
+
     def check(self, settings: Mapping[str, Any], earlier: Sequence[StepBase] = ()) -> Iterator[Problem]:
+        yield from self.own_job_problems()
         filename = self.get("filename")
         if filename is None:
             if not self.jobspec.command:
@@ -119,6 +192,31 @@ class JobStep(StepBase):
         if filename is None:
             return list(self.jobspec.command or [])
         return script_command(ctx.stage_path(filename), self.scripts[filename]["content"])
+
+    def notes(self, ctx: StepContext) -> list[str]:
+        """For a job of its own: what it asks for, what it waits for, and what of it this
+        system does not act on (shown under the step line, in a dry run and a run)."""
+        if self.jobspec is self.document:
+            return []
+        counts = self.jobspec.counts
+        nodes = f"{counts.nodes} node{'s' if counts.nodes != 1 else ''}, " if counts.nodes else ""
+        gpus = f" and {_many(counts.gpus_per_task, 'gpu')}" if counts.gpus_per_task else ""
+        tasks = f"{counts.tasks} task{'s' if counts.tasks != 1 else ''}"
+        what = "batch job" if self.name == "batch" else "job"
+        lines = [f"{what} {self.jobspec.name}: {nodes}{tasks}, each {_many(counts.cores_per_task, 'core')}{gpus}"]
+        if self.get("after"):
+            lines.append(f"starts after job {self.get('after')} has completed")
+        alternatives = self.get("alternatives")
+        if alternatives:
+            names = " | ".join(str(a.get("name")) for a in alternatives)
+            chosen, passed = getattr(self, "chosen", (alternatives[0].get("name"), []))
+            why = f" ({'; '.join(passed)})" if passed else ""
+            lines.append(f"resources: '{chosen}', of {names} the first {ctx.transformer.name} does not rule out{why}")
+        requires = self.get("requires")
+        if requires:
+            shown_reqs = ", ".join(_requirement_text(r) for r in requires)
+            lines.append(f"requires {shown_reqs}: {ctx.transformer.requirements_note(requires)}")
+        return lines
 
     def then(self) -> str:
         """The end of a dry-run line: an array's size, and what happens after submitting."""
@@ -220,6 +318,17 @@ class JobStep(StepBase):
     def record(self, output: StepOutput, status: JobStatus) -> None:
         """Put the final status into the step's details."""
         output.details.update(state=status.state, exit_code=status.exit_code)
+
+
+def _many(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _requirement_text(entry: Mapping[str, Any]) -> str:
+    name = entry.get("name", "?")
+    key = entry.get("field", "?")
+    value = entry.get("value", entry.get("match", "?"))
+    return f"{name}:{key}={value}"
 
 
 class SubmitStep(JobStep):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.document.problems import DocPath, Problem
     from jobspec.plugin.context import StepContext
+    from jobspec.plugin.transformer import Transformer
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,15 @@ class StepBase:
         would write or run, exactly (``describe`` says it in words). Printed on stdout, apart
         from the commentary, so ``jobspec run --dry-run F | kubectl apply -f -`` works."""
         return None
+
+    def choose(self, transformer: Transformer, settings: Mapping[str, Any]) -> list[Problem]:
+        """At plan time, with the transformer known: settle what depends on it (a job's
+        resources among alternatives); the problems if it cannot be settled."""
+        return []
+
+    def notes(self, ctx: StepContext) -> list[str]:
+        """Lines shown under the step's own (what a job asks for, say). Must change nothing."""
+        return []
 
     def run(self, ctx: StepContext) -> StepOutput | str | None:
         raise NotImplementedError(f"step {self.label} has no run() for this transformer")

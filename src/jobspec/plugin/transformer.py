@@ -20,6 +20,7 @@ from jobspec.plugin.settings import CORE_SETTINGS, Setting
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.document.problems import Problem
+    from jobspec.document.resources import ResourceCounts
     from jobspec.engine.result import RunResult
     from jobspec.engine.run import Reporter
     from jobspec.plugin.status import JobStatus
@@ -93,6 +94,16 @@ class Transformer:
         if not ok:
             raise TransformerUnavailable(f"transformer {self.name} cannot run here: {why}")
         self._ready = True
+
+    def cannot_give(self, counts: ResourceCounts) -> str | None:
+        """Why this system cannot give one job ``counts`` (so that of alternatives a|b the
+        first it can give is taken); None when it can, or cannot tell before submitting."""
+        return None
+
+    def requirements_note(self, requires: list[dict[str, Any]]) -> str:
+        """What this system does with a job's ``requires`` entries (node features, labels):
+        a transformer that maps them says how; by default they are not acted on."""
+        return f"not acted on by {self.name} (it has no way to match them here)"
 
     def launcher(self) -> list[str] | None:
         """The command a batch script starts its tasks with, given to it as JOBSPEC_LAUNCH

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobspec.document.problems import Problem
+from jobspec.document.problems import JobspecError, Problem
 from jobspec.plugin import (
     BatchStep,
     CopyStep,
@@ -141,6 +141,15 @@ class LocalTransformer(Transformer):
     def launcher(self) -> list[str]:
         return [sys.executable, str(Path(__file__).with_name("launch.py"))]
 
+    def cannot_give(self, counts: ResourceCounts) -> str | None:
+        """One machine: no more cores than it has, and no GPUs unless it has some."""
+        cores = os.cpu_count() or 1
+        if counts.gpus and not _has_gpus():
+            return "this machine has no GPUs"
+        if counts.cores_per_slot > cores:
+            return f"a slot of {counts.cores_per_slot} cores, and this machine has {cores}"
+        return None
+
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         return job_id.startswith(jobs.ID_PREFIX)
@@ -156,7 +165,10 @@ class LocalTransformer(Transformer):
             if planned.step.name != "submit":
                 continue
             limit = planned.settings.get("local.max_tasks", 256)
-            tasks = jobspec.counts.tasks
+            try:
+                tasks = planned.step.jobspec.counts.tasks  # the step's own job, where it has one
+            except JobspecError:
+                continue  # a graph without that slot: reported where the step is checked
             if tasks > limit:
                 problems.append(
                     Problem(
@@ -212,6 +224,11 @@ class LocalTransformer(Transformer):
 
     def cancel(self, job_id: str) -> JobStatus:
         return self._answer(job_id, jobs.cancel)
+
+
+def _has_gpus() -> bool:
+    """Whether this machine has an NVIDIA or AMD GPU device."""
+    return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/kfd"))
 
 
 for _step in (WriterStep, CopyStep, SetStep, UnsetStep, LocalSubmit, LocalBatch):

@@ -224,6 +224,25 @@ def find_by_key(key: str) -> str | None:
     return parse.find_in_squeue(done.stdout, key)
 
 
+def node_shapes() -> dict[str, tuple[int, int]]:
+    """Each node's CPUs and GPUs (``sinfo -N``; a node in several partitions once)."""
+    done = run_slurm(["sinfo", "-h", "-N", "-o", "%N|%c|%G"])
+    if done.returncode != 0:
+        raise SlurmError(f"sinfo failed: {done.stderr.strip() or done.returncode}")
+    shapes: dict[str, tuple[int, int]] = {}
+    for line in done.stdout.splitlines():
+        name, _, rest = line.partition("|")
+        cpus, _, gres = rest.partition("|")
+        gpus = 0
+        for entry in gres.split(","):  # gpu:2, gpu:a100:4(S:0-1)
+            parts = entry.split("(")[0].split(":")
+            if parts[0] == "gpu" and parts[-1].isdigit():
+                gpus += int(parts[-1])
+        if cpus.strip().isdigit():
+            shapes[name.strip()] = (int(cpus), gpus)
+    return shapes
+
+
 def ping() -> tuple[bool, str]:
     """Whether Slurm's commands are here and its controller answers ``scontrol ping``
     within `PING_TIMEOUT`, and why (or why not)."""

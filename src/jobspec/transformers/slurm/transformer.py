@@ -47,9 +47,28 @@ from jobspec.transformers.slurm.state import Token
 from jobspec.transformers.slurm.steps import SlurmAuth, SlurmBatch, SlurmStage, SlurmSubmit
 
 if TYPE_CHECKING:
+    from jobspec.document.resources import ResourceCounts
     from jobspec.plugin import Jobspec, PlannedStep
 
 AFFINITY = 20  # chosen after Flux (30), before local (1), where a Slurm controller answers
+
+
+def shortfall(counts: ResourceCounts, shapes: list[tuple[int, int]]) -> str | None:
+    """Why nodes of these (cpus, gpus) shapes cannot hold a job of ``counts``, or None."""
+    if not shapes:
+        return "the cluster lists no nodes"
+    if counts.nodes:
+        per_node = -(-counts.slots // counts.nodes)
+        cores, gpus = counts.cores_per_slot * per_node, counts.gpus_per_slot * per_node
+        fit = sum(1 for c, g in shapes if c >= cores and g >= gpus)
+        if fit < counts.nodes:
+            return f"{counts.nodes} node(s) of {cores} cores and {gpus} GPUs each, and {fit} node(s) here have that"
+        return None
+    if not any(c >= counts.cores_per_slot and g >= counts.gpus_per_slot for c, g in shapes):
+        return f"a slot of {counts.cores_per_slot} cores and {counts.gpus_per_slot} GPUs, larger than any node here"
+    if counts.gpus > sum(g for _, g in shapes) or counts.cores > sum(c for c, _ in shapes):
+        return f"{counts.cores} cores and {counts.gpus} GPUs in all, more than the cluster has"
+    return None
 
 
 class SlurmTransformer(Transformer):
@@ -90,6 +109,14 @@ class SlurmTransformer(Transformer):
     @classmethod
     def owns_job_id(cls, job_id: str) -> bool:
         return bool(client.JOB_ID.fullmatch(job_id))
+
+    def cannot_give(self, counts: ResourceCounts) -> str | None:
+        """Whether the cluster's nodes (sinfo) can hold the job at all; None if it cannot tell."""
+        try:
+            shapes = list(client.node_shapes().values())
+        except client.SlurmError:
+            return None
+        return shortfall(counts, shapes)
 
     # ---------------------------------------------------------------- planning
 
