@@ -182,8 +182,16 @@ def test_a_failing_task_fails_the_step_with_its_exit_code(cluster: Cluster) -> N
 
 
 def test_after_creates_the_later_job_once_the_earlier_one_succeeded(cluster: Cluster) -> None:
-    cluster.kubelet.hold_all = True  # the first Job runs until released, half a second on
-    threading.Timer(0.5, lambda: setattr(cluster.kubelet, "hold_all", False)).start()
+    cluster.kubelet.hold_all = True  # the first Job runs until released, half a second after it was created
+
+    def release() -> None:
+        deadline = time.monotonic() + 60
+        while not cluster.kubelet.events and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        cluster.kubelet.hold_all = False
+
+    threading.Thread(target=release, daemon=True).start()
     result = run(two_steps("echo first"))
     assert result.ok, result.error
     first, second = (s for s in result.steps if s.job_id)
