@@ -128,6 +128,39 @@ def one_core_jobspec(transform: list[dict[str, Any]], script: str, count: dict[s
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def after_many_jobspec(tmp_path: Path) -> Path:
+    """An array of 3 and one more job, then a last job ``after: [many, one]`` that waits; each
+    job writes when it ended (the last one, when it started) into the stage. See `after_held`."""
+    ended = 'date +%s.%N > "$JOBSPEC_STAGE/end-$1"'
+    scripts = {
+        "many.sh": f'#!/bin/sh\nsleep "0.$JOBSPEC_ARRAY_INDEX"\nset -- "$JOBSPEC_ARRAY_INDEX"\n{ended}\n',
+        "one.sh": f"#!/bin/sh\nsleep 0.5\nset -- one\n{ended}\n",
+        "last.sh": '#!/bin/sh\ndate +%s.%N > "$JOBSPEC_STAGE/start-last"\n',
+    }
+    data = {
+        "version": 1,
+        "resources": [{"type": "slot", "label": "s", "count": 1, "with": [{"type": "core", "count": 1}]}],
+        "task": {
+            "slot": "s",
+            "count": {"per_slot": 1},
+            "transform": [
+                *({"step": "write", "filename": name} for name in scripts),
+                {"step": "submit", "filename": "many.sh", "name": "many", "array": "0-2"},
+                {"step": "submit", "filename": "one.sh", "name": "one"},
+                {"step": "submit", "filename": "last.sh", "after": ["many", "one"], "wait": True},
+            ],
+            "scripts": [{"name": name, "content": text} for name, text in scripts.items()],
+        },
+    }
+    return make_jobspec(tmp_path, yaml.safe_dump(data, sort_keys=False), "after-many.yaml")
+
+
+def after_held(stage: Path) -> bool:
+    """Whether the last job of `after_many_jobspec` started after every job it names ended."""
+    start = float((stage / "start-last").read_text())
+    return all(float((stage / f"end-{i}").read_text()) <= start for i in ("0", "1", "2", "one"))
+
+
 class Session:
     """`jobspec ARGS` with its stdout on a pseudo-terminal (``tty``) or a pipe, read as it comes."""
 

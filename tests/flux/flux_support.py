@@ -153,7 +153,7 @@ def expected_counts(jobspec: Jobspec, kind: str) -> dict[str, Any]:
 
 def job_of_step(jobspec: Jobspec, options: dict[str, Any], stage: str = STAGE) -> FluxJob:
     """The Flux job a submit or batch step becomes (as FluxSubmit / FluxBatch build it)."""
-    after = PARENT_ID if options.get("after") else None
+    after = (PARENT_ID,) if options.get("after") else ()
     watch = bool(options.get("watch"))
     filename = options.get("filename")
     if options["step"] == "batch":

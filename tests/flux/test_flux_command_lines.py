@@ -313,10 +313,10 @@ def test_by_hand_is_the_same_job(name: str, kind: str, watch: bool, attrs: bool)
     js = document(resources, count, ATTRS if attrs else None)
     if kind == "submit":
         job = submit_job(
-            js, ["/bin/bash", f"{STAGE}/job.sh"], stage=STAGE, filename="job.sh", watch=watch, after=PARENT_ID
+            js, ["/bin/bash", f"{STAGE}/job.sh"], stage=STAGE, filename="job.sh", watch=watch, after=(PARENT_ID,)
         )
     else:
-        job = batch_job(js, "#!/bin/bash\necho hi\n", stage=STAGE, filename="job.sh", watch=watch, after=PARENT_ID)
+        job = batch_job(js, "#!/bin/bash\necho hi\n", stage=STAGE, filename="job.sh", watch=watch, after=(PARENT_ID,))
     assert command_lines.same_job(job)
     assert_same_job(job)
 

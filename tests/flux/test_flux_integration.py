@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from flux_install import NOT_FOUND
 from flux_support import ORIGINAL_EXAMPLES, PROJECT_EXAMPLES, allocated, asked, job_of_step, jobs_of
-from support import jobspec_cli, make_jobspec
+from support import after_held, after_many_jobspec, jobspec_cli, make_jobspec
 
 from jobspec import load, run
 from jobspec.engine.result import RunResult
@@ -160,6 +160,19 @@ task:
     flux = FluxTransformer(interface=interface)
     a, b, c = (flux.wait(j, timeout=60) for j in result.job_ids)
     assert a.details["t_cleanup"] <= b.details["t_run"] and b.details["t_cleanup"] <= c.details["t_run"]
+
+
+def test_after_an_array_and_a_list_is_an_afterok_on_each_job(interface: str, tmp_path: Path) -> None:
+    result, _ = quiet(after_many_jobspec(tmp_path))
+    assert result.ok, result.error
+    assert after_held(Path(str(result.stage)))
+    assert len(result.job_ids) == 5  # 3 elements, one, last
+    shown = subprocess.run(
+        ["flux", "job", "info", str(result.job_ids[-1]), "jobspec"], capture_output=True, text=True, check=True
+    )
+    dependencies = json.loads(shown.stdout)["attributes"]["system"]["dependencies"]
+    assert {d["scheme"] for d in dependencies} == {"afterok"}
+    assert sorted(d["value"] for d in dependencies) == sorted(map(str, result.job_ids[:-1]))
 
 
 def test_dependency_on_a_failed_job(interface: str, tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ def test_after_becomes_an_afterok_dependency() -> None:
     assert entry == {"scheme": "afterok", "value": PARENT_ID}  # what flux submit --dependency writes
     assert errors(spec26_rfc_text(), [entry]) == []
     js = document([slot(1, 1)])
-    spec = to_jobspec(submit_job(js, ["/bin/true"], stage=STAGE, after=PARENT_ID))
+    spec = to_jobspec(submit_job(js, ["/bin/true"], stage=STAGE, after=(PARENT_ID,)))
     assert errors(spec14(), spec) == []
 
 
@@ -305,7 +305,7 @@ def _spec26_raw() -> dict[str, Any]:
 
 
 def _with_dep() -> dict[str, Any]:
-    return to_jobspec(submit_job(document([slot(1, 1)]), ["/bin/true"], stage=STAGE, after=PARENT_ID))
+    return to_jobspec(submit_job(document([slot(1, 1)]), ["/bin/true"], stage=STAGE, after=(PARENT_ID,)))
 
 
 # ---------------------------------------------------------------- batch
@@ -362,7 +362,7 @@ def test_building_changes_nothing_in_the_document() -> None:
     js = document([node(2, slot(1, 1))], None, {"system": {"shell": {"options": {"a": 1}}}})
     before = copy.deepcopy(js.data)
     for _ in range(2):
-        spec = to_jobspec(submit_job(js, ["/bin/true"], stage=STAGE, after=PARENT_ID), dict(os.environ))
+        spec = to_jobspec(submit_job(js, ["/bin/true"], stage=STAGE, after=(PARENT_ID,)), dict(os.environ))
         spec["resources"][0]["count"] = 99
         spec["attributes"]["system"]["shell"]["options"]["b"] = 2
     assert js.data == before
@@ -402,7 +402,7 @@ def test_any_v1_graph_validates_and_counts_agree(
     resources, count = graph
     attributes = {"system": {"duration": duration}} if duration is not None else None
     js = document(resources, count, attributes)
-    parent = PARENT_ID if after else None
+    parent = (PARENT_ID,) if after else ()
     if batch:
         job = batch_job(js, "#!/bin/sh\ntrue\n", stage=STAGE, filename="job.sh", after=parent)
     else:

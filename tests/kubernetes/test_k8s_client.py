@@ -203,6 +203,20 @@ def test_after_creates_the_later_job_once_the_earlier_one_succeeded(cluster: Clu
     assert second.details["waited_seconds"] > 0.3
 
 
+def test_after_an_array_creates_the_later_job_once_every_element_succeeded(cluster: Cluster) -> None:
+    data = two_steps("echo first")
+    data["task"]["transform"][2]["array"] = "0-2"
+    data["task"]["transform"][3]["after"] = ["first"]
+    data["resources"][0]["count"] = 1
+    result = run(data)
+    assert result.ok, result.error
+    first, second = (s for s in result.steps if s.job_id)
+    elements = list(first.details["array"].values())
+    assert len(elements) == 3 and second.details["after"] == elements
+    created = cluster.kubelet.when("created", str(second.job_id).split("/")[1])
+    assert all(created > cluster.kubelet.when("finished", e.split("/")[1]) for e in elements)
+
+
 def test_after_a_failed_job_the_later_one_is_not_created(cluster: Cluster) -> None:
     result = run(two_steps("exit 1"))
     assert not result.ok

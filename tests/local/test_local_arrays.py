@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
-from support import HELLO, jobspec_cli
+from support import HELLO, after_held, after_many_jobspec, jobspec_cli
 
 
 def array_jobspec(tmp_path: Path, array: str, body: str, **step: object) -> Path:
@@ -43,15 +43,30 @@ def test_a_failing_element_fails_the_step_and_says_which(tmp_path: Path) -> None
     assert "failed with exit code 1" in done.stderr and "failed with exit code 2" in done.stderr
 
 
-def test_a_bad_array_and_after_an_array_are_refused_at_plan_time(tmp_path: Path) -> None:
+def test_a_bad_array_is_refused_at_plan_time(tmp_path: Path) -> None:
     done = jobspec_cli("validate", "-t", "local", str(array_jobspec(tmp_path, "3-1", "true")))
     assert done.returncode == 2 and "task.transform[1].array: array '3-1'" in done.stderr
+
+
+def test_after_an_array_and_a_list_waits_for_every_job(tmp_path: Path) -> None:
+    """The last job starts only once every element of the array and the other job have ended."""
+    path = after_many_jobspec(tmp_path)
+    dry = jobspec_cli("run", "-t", "local", "--dry-run", str(path))
+    assert "after the job of step 'many' and 'one' completes" in dry.stderr
+    done = jobspec_cli("run", "-t", "local", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    assert after_held(Path(json.loads(done.stdout)["stage"]))
+
+
+def test_after_names_each_step_it_waits_for_at_its_place(tmp_path: Path) -> None:
     path = array_jobspec(tmp_path, "0-1", "true", name="many")
     document = yaml.safe_load(path.read_text())
-    document["task"]["transform"].append({"step": "submit", "filename": "job.sh", "after": "many"})
+    document["task"]["transform"].append({"step": "submit", "filename": "job.sh", "after": ["many", "mnay", 3]})
     path.write_text(yaml.safe_dump(document))
     done = jobspec_cli("validate", "-t", "local", str(path))
-    assert done.returncode == 2 and "'many' is a job array: after: an array is not supported yet" in done.stderr
+    assert done.returncode == 2
+    assert "task.transform[2].after[1]: names no earlier step; did you mean 'many'?" in done.stderr
+    assert "task.transform[2].after[2]: must be the name of an earlier step, not 3" in done.stderr
 
 
 def test_a_dry_run_says_how_many_jobs_an_array_makes(tmp_path: Path) -> None:

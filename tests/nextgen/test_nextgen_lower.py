@@ -49,7 +49,7 @@ def test_named_graphs_count_as_a_user_would_expect(resource: dict[str, Any], cou
 RES = "resources:\n  one: {type: node, count: 1}\n"
 
 
-def test_one_dependency_is_after_several_are_waits() -> None:
+def test_each_dependency_is_an_after_of_its_own() -> None:
     js = _load(
         RES + "tasks:\n- {name: a, resources: one, command: [x]}\n- {name: b, resources: one, command: [x]}\n"
         "- {name: c, resources: one, command: [x], depends_on: [a]}\n"
@@ -57,18 +57,18 @@ def test_one_dependency_is_after_several_are_waits() -> None:
     )
     steps = {s["name"]: s for s in js.transform}
     assert steps["c"]["after"] == "a"
-    assert "after" not in steps["d"]
-    assert steps["a"].get("wait") and steps["b"].get("wait")
+    assert steps["d"]["after"] == ["a", "b"]
+    assert not steps["a"].get("wait") and not steps["b"].get("wait")  # native dependencies: nobody waits
 
 
-def test_dependencies_put_tasks_in_order_and_a_replicated_one_is_waited_for() -> None:
+def test_dependencies_put_tasks_in_order_and_a_replicated_one_is_after_every_replica() -> None:
     js = _load(
         RES + "tasks:\n- {name: late, resources: one, command: [x], depends_on: [early]}\n"
         "- {name: early, resources: one, command: [x], replicas: 2}\n"
     )
     assert [s["name"] for s in js.transform] == ["early", "late"]
     early, late = js.transform
-    assert early["array"] == "0-1" and early["wait"] is True and "after" not in late
+    assert early["array"] == "0-1" and not early.get("wait") and late["after"] == "early"
 
 
 def test_a_group_is_its_script_and_a_batch_job() -> None:

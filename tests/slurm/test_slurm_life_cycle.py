@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from slurm_support import SUBMIT_AND_WAIT, TASK, graph, jobspec_doc, show, write_doc
-from support import jobspec_cli
+from support import after_held, after_many_jobspec, jobspec_cli
 
 from jobspec.engine.journal import Journal
 from jobspec.engine.plan import plan
@@ -118,3 +118,11 @@ def test_a_resumed_run_adopts_its_job_instead_of_submitting_again(tmp_path: Path
     again = execute(plan(path, SlurmTransformer()), quiet, journal=Journal(journal_path, key))
     assert again.ok, again.error
     assert again.job_ids == [job_id] and again.steps[1].details.get("adopted")
+
+
+def test_after_an_array_and_a_list_is_one_afterok_on_every_job(tmp_path: Path, interface: str) -> None:
+    done = jobspec_cli("run", "-t", "slurm", "--json", str(after_many_jobspec(tmp_path)), timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert after_held(Path(json.loads(done.stdout)["stage"]))
+    dry = jobspec_cli("run", "-t", "slurm", "--dry-run", str(after_many_jobspec(tmp_path)))
+    assert "afterok:<job of step many>:<job of step one>" in dry.stdout  # sbatch option, or REST field

@@ -194,7 +194,7 @@ def test_sbatch_directives_are_read_for_the_rest_api_with_sbatch_s_precedence() 
         "echo hi\n"
         "#SBATCH --comment=ignored-after-the-first-command\n"
     )
-    req = request(qos=None, duration=None, after=None, partition=None, account=None, options=("--nice=4",))
+    req = request(qos=None, duration=None, after=(), partition=None, account=None, options=("--nice=4",))
     job = rest_job(req, {}, script)
     # the script's lines first, then jobspec's options, then slurm.options
     assert (job["comment"], job["time_limit"], job["qos"], job["nice"]) == ("kept words", 60, "low", 4)

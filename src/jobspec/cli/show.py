@@ -50,7 +50,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if jobs:
         print("jobs (submit and batch steps; under each, the jobs that start after it)")
         names = {j["name"] for j in jobs if j["name"]}
-        roots = [(job_line(j), j) for j in jobs if j["after"] not in names]
+        roots = [(job_line(j), j) for j in jobs if not names.intersection(j["after"])]
         print("\n".join(tree(roots, lambda j: children_of(j, jobs))))
     return EXIT_OK
 
@@ -69,7 +69,7 @@ def job_steps(transform: list[Any]) -> list[dict[str, Any]]:
                     "step": step["step"],
                     "name": step.get("name"),
                     "filename": step.get("filename"),
-                    "after": step.get("after"),
+                    "after": _names(step.get("after")),
                     "array": step.get("array"),
                     "waits": bool(step.get("wait") or step.get("watch")),
                     "command": step.get("command"),
@@ -96,7 +96,14 @@ def _own_counts(step: dict[str, Any]) -> dict[str, Any] | None:
 def children_of(job: dict[str, Any], jobs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     if job["name"] is None:
         return []
-    return [(job_line(j), j) for j in jobs if j["after"] == job["name"]]
+    return [(job_line(j), j) for j in jobs if job["name"] in j["after"]]
+
+
+def _names(after: Any) -> list[str]:
+    """``after:`` as a list of step names (it may name one, or several)."""
+    if isinstance(after, str):
+        return [after]
+    return [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
 
 
 def job_line(job: dict[str, Any]) -> str:
@@ -115,6 +122,8 @@ def job_line(job: dict[str, Any]) -> str:
         extras.append(f"{nodes}{counts['tasks']} task(s) x {counts['cores_per_task']} core(s){gpus}")
     if job["array"] is not None:
         extras.append(f"array {job['array']}")
+    if len(job["after"]) > 1:  # shown under each of them
+        extras.append(f"after {' and '.join(job['after'])}")
     if job["waits"]:
         extras.append("waits for it")
     return f"{line}  [{', '.join(extras)}]"

@@ -231,14 +231,13 @@ class _Lowering:
         return Lowered(data, self.origins)
 
     def link(self, step: dict[str, Any], deps: list[str], step_of: Mapping[str, dict[str, Any]]) -> None:
-        """``depends_on`` as after: (one single job) or as waits on what it depends on."""
-        targets = [step_of[d] for d in deps if d in step_of]
-        if len(targets) == 1 and "array" not in targets[0] and "after" not in step:
-            step["after"] = targets[0]["name"]
-        else:
-            for target in targets:
-                if not target.get("watch"):
-                    target["wait"] = True
+        """``depends_on`` as after: each job it names (every replica of a replicated task),
+        a native dependency where the system has one."""
+        earlier = step.get("after")
+        names = [earlier] if isinstance(earlier, str) else list(earlier or [])
+        names += [step_of[d]["name"] for d in deps if d in step_of and step_of[d]["name"] not in names]
+        if names:
+            step["after"] = names[0] if len(names) == 1 else names
 
     def add(self, step: dict[str, Any], origin: DocPath) -> dict[str, Any]:
         self.origins[len(self.steps)] = origin

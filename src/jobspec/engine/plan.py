@@ -200,7 +200,8 @@ def _field_problems(step: StepBase, path: tuple[str | int, ...]) -> list[Problem
         kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             words = " or ".join(
-                {bool: "true or false", str: "a string", int: "a number"}.get(k, k.__name__) for k in kinds
+                {bool: "true or false", str: "a string", int: "a number", list: "a list"}.get(k, k.__name__)
+                for k in kinds
             )
             problems.append(Problem(f"must be {words}, not {shown(value)}", path=(*path, key)))
             continue
@@ -301,24 +302,33 @@ def _another_systems_setting(
 
 def _after_problems(step: StepBase, named: Mapping[str, StepBase], path: tuple[str | int, ...]) -> list[Problem]:
     after = step.get("after")
-    if not isinstance(after, str):
+    if isinstance(after, str):
+        names: list[tuple[Any, tuple[str | int, ...]]] = [(after, (*path, "after"))]
+    elif isinstance(after, list):
+        if not after:
+            return [Problem("names no step: give a name, or a list of names, of earlier steps", path=(*path, "after"))]
+        names = [(name, (*path, "after", i)) for i, name in enumerate(after)]
+    else:
         return []
-    target = named.get(after)
-    if target is None:
-        return [
-            Problem(
-                f"names no earlier step{did_you_mean(after, named)} "
-                f"(earlier named steps: {one_of(named) or 'none'}; give one a name: field)",
-                path=(*path, "after"),
+    problems = []
+    for name, place in names:
+        if not isinstance(name, str):
+            problems.append(Problem(f"must be the name of an earlier step, not {shown(name)}", path=place))
+            continue
+        target = named.get(name)
+        if target is None:
+            problems.append(
+                Problem(
+                    f"names no earlier step{did_you_mean(name, named)} "
+                    f"(earlier named steps: {one_of(named) or 'none'}; give one a name: field)",
+                    path=place,
+                )
             )
-        ]
-    if target.name not in JOB_STEPS:
-        return [
-            Problem(f"'{after}' is a {target.name} step: after: names a submit or batch step", path=(*path, "after"))
-        ]
-    if target.get("array") is not None:
-        return [Problem(f"'{after}' is a job array: after: an array is not supported yet", path=(*path, "after"))]
-    return []
+        elif target.name not in JOB_STEPS:
+            problems.append(
+                Problem(f"'{name}' is a {target.name} step: after: names a submit or batch step", path=place)
+            )
+    return problems
 
 
 def _symlink_problems(step: StepBase, settings: Mapping[str, Any], path: tuple[str | int, ...]) -> list[Problem]:

@@ -119,8 +119,13 @@ class StepContext:
         return str(self.stage / relative) if relative != "." else str(self.stage)
 
     def job_id(self, step_name: str) -> str:
-        """The job id an earlier named step produced (for ``after:``)."""
+        """The job id an earlier named step produced (its first element's, for an array)."""
+        return self.job_ids(step_name)[0]
+
+    def job_ids(self, step_name: str) -> list[str]:
+        """Every job id an earlier named step produced (for ``after:``): one, or an array's."""
         output = self.state.outputs.get(step_name)
         if output is None or output.job_id is None:
             raise StepError(f"step '{step_name}' produced no job id to wait for")
-        return output.job_id
+        array = output.details.get("array")
+        return [str(job_id) for job_id in array.values()] if isinstance(array, dict) else [output.job_id]

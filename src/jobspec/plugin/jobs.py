@@ -35,7 +35,11 @@ JOB_STEPS = ("submit", "batch")  # the steps that start jobs (never twice in a r
 _JOB_FIELDS: Mapping[str, Field] = {
     "watch": Field(bool, help="stream the job's output and wait for it to end"),
     "wait": Field(bool, help="wait for the job to end, without streaming"),
-    "after": Field(str, help="the name of an earlier submit or batch step this job waits for"),
+    "after": Field(
+        (str, list),
+        help="the name (or a list of names) of earlier submit or batch steps whose jobs, every element of an "
+        "array, must complete before this one starts",
+    ),
     "array": Field(str, help="one job per index (0-9, 1,3,5-7, 0-15:4), each with JOBSPEC_ARRAY_INDEX"),
     # A job of its own (what a next-generation task or group is lowered into): these stand
     # in for the document's resources, task slot/count/command and attributes, for this job.
@@ -173,14 +177,24 @@ class JobStep(StepBase):
             env["JOBSPEC_ARRAY_INDEX"] = str(ctx.array_index)
         return env
 
-    def after_job(self, ctx: StepContext) -> str | None:
-        """The job id this step's job waits for (``after:``), if any."""
+    def after_names(self) -> list[str]:
+        """The earlier steps named by ``after:`` (one name, or a list of them)."""
         after = self.get("after")
         if after is None:
-            return None
+            return []
+        return [after] if isinstance(after, str) else [str(name) for name in after]
+
+    def after_jobs(self, ctx: StepContext) -> tuple[str, ...]:
+        """The job ids this step's job waits for (``after:``): each named step's job, and
+        every element's where that step is an array. Empty without ``after:``."""
         if ctx.dry_run:
-            return f"<job of step {after}>"
-        return ctx.job_id(after)
+            return tuple(f"<job of step {name}>" for name in self.after_names())
+        return tuple(job_id for name in self.after_names() for job_id in ctx.job_ids(name))
+
+    def after_shown(self) -> str:
+        """``after:`` in words, for step lines: 'first', or 'first', 'second' and 'third'."""
+        names = [f"'{name}'" for name in self.after_names()]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
     @property
     def waits(self) -> bool:
@@ -204,8 +218,8 @@ class JobStep(StepBase):
         tasks = f"{counts.tasks} task{'s' if counts.tasks != 1 else ''}"
         what = "batch job" if self.name == "batch" else "job"
         lines = [f"{what} {self.jobspec.name}: {nodes}{tasks}, each {_many(counts.cores_per_task, 'core')}{gpus}"]
-        if self.get("after"):
-            lines.append(f"starts after job {self.get('after')} has completed")
+        if self.after_names():
+            lines.append(f"starts after the job of step {self.after_shown()} has completed")
         alternatives = self.get("alternatives")
         if alternatives:
             names = " | ".join(str(a.get("name")) for a in alternatives)

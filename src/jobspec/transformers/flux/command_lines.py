@@ -214,8 +214,7 @@ def _dependencies(job: FluxJob) -> list[str]:
         for d in job.system.get("dependencies") or []
         if isinstance(d, dict) and "scheme" in d and "value" in d
     ]
-    if job.after is not None:
-        uris.append(f"--dependency=afterok:{job.after}")
+    uris += [f"--dependency=afterok:{job_id}" for job_id in job.after]
     return uris
 
 

@@ -98,7 +98,7 @@ class FluxJob:
     name: str
     stdout: str | None = None  # a file (may hold {{id}}); None: the KVS, streamed by watch
     stderr: str | None = None
-    after: str | None = None  # the job id this one waits for (afterok)
+    after: tuple[str, ...] = ()  # the job ids this one waits for (afterok each)
     script: str | None = None  # batch: the script text (starts with #!)
     wrapped: bool = False  # batch: the script had no #! line, so /bin/sh was put first
     script_path: str | None = None  # batch: the script's file in the staging directory
@@ -150,7 +150,7 @@ def submit_job(
     stage: str,
     filename: str | None = None,
     watch: bool = False,
-    after: str | None = None,
+    after: tuple[str, ...] = (),
     key: str | None = None,
     environment: Mapping[str, str] | None = None,
 ) -> FluxJob:
@@ -186,7 +186,7 @@ def batch_job(
     stage: str,
     filename: str,
     watch: bool = False,
-    after: str | None = None,
+    after: tuple[str, ...] = (),
     key: str | None = None,
     environment: Mapping[str, str] | None = None,
 ) -> FluxJob:
@@ -343,9 +343,9 @@ def to_jobspec(
         del system["shell"]["options"]
         if not system["shell"]:
             del system["shell"]
-    if job.after is not None:
+    if job.after:
         dependencies = list(system.get("dependencies") or [])
-        dependencies.append(dependency(job.after))
+        dependencies += [dependency(job_id) for job_id in job.after]
         system["dependencies"] = dependencies
     attributes: dict[str, Any] = {"system": system}
     if job.user is not None or job.key is not None:

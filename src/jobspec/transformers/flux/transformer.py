@@ -162,7 +162,7 @@ class FluxSubmit(FluxJobStep, SubmitStep):
             stage=self.output_stage(ctx),
             filename=self.get("filename"),
             watch=bool(self.get("watch")),
-            after=self.after_job(ctx),
+            after=self.after_jobs(ctx),
             key=ctx.submit_key,
             environment=self.environment(ctx),
         )
@@ -178,7 +178,7 @@ class FluxBatch(FluxJobStep, BatchStep):
             stage=self.output_stage(ctx),
             filename=filename,
             watch=bool(self.get("watch")),
-            after=self.after_job(ctx),
+            after=self.after_jobs(ctx),
             key=ctx.submit_key,
             environment=self.environment(ctx),
         )

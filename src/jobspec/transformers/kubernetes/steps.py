@@ -233,8 +233,8 @@ class KubeJobStep(JobStep):
             f"would create Job {request.name} in namespace {namespace or '(the current one)'}: {pods} "
             f"of image {request.image}, {request.pod.describe()} per pod"
         )
-        if self.get("after"):
-            text += f", once the Job of step '{self.get('after')}' has succeeded (jobspec waits for it)"
+        if self.after_names():
+            text += f", once the Job of step {self.after_shown()} has succeeded (jobspec waits for it)"
         text += self.then() + self._names_note(ctx)
         return text + " (manifests on standard output)"
 
@@ -247,8 +247,8 @@ class KubeJobStep(JobStep):
             namespace = run.namespace(ctx)
             assert namespace is not None  # not a dry run
             details: dict[str, Any] = {}
-            after = self.after_job(ctx)
-            if after is not None:
+            after = self.after_jobs(ctx)
+            if after:
                 details.update(self._wait_for_earlier(ctx, session, after))
             config_map = self._config_map(ctx, namespace)
             if config_map is not None:
@@ -268,8 +268,8 @@ class KubeJobStep(JobStep):
             labels={mf.LABEL_RUN: run.names.run},
         )
         summary = the_id
-        if after is not None:
-            summary += f" (created after {after} succeeded)"
+        if after:
+            summary += f" (created after {' and '.join(after)} succeeded)"
         summary += self._names_note(ctx)
         return StepOutput(summary, job_id=the_id, details=details)
 
@@ -303,21 +303,27 @@ class KubeJobStep(JobStep):
             return JobStatus(the_id, "cancelled", None, ctx.transformer.name, "the Job was deleted before it ended")
         return job_outcome(job, pods, the_id)
 
-    def _wait_for_earlier(self, ctx: StepContext, session: Session, after: str) -> dict[str, Any]:
-        """Wait for the Job this one comes after (saying so if its pods are stuck);
-        StepError unless it succeeded."""
-        namespace, name = parse_job_id(after)
-        started = time.monotonic()
+    def _wait_for_earlier(self, ctx: StepContext, session: Session, after: tuple[str, ...]) -> dict[str, Any]:
+        """Wait for the Jobs this one comes after, in turn (saying so if their pods are stuck);
+        StepError unless each succeeded."""
         from jobspec.transformers.kubernetes.follow import Follower
 
-        with Follower(session, namespace, name, None, _noter(ctx)):
-            job = session.wait_job(namespace, name)
-        if job is None:
-            raise StepError(f"not created: job {after} (after: {self.get('after')}) is gone (cancelled?)")
-        status = job_outcome(job, session.job_pods(namespace, name), after)
-        if status.state != "completed":
-            raise StepError(f"not created: it runs after step '{self.get('after')}', and {status.failure()}")
-        return {"after": after, "after_state": status.state, "waited_seconds": round(time.monotonic() - started, 3)}
+        started = time.monotonic()
+        for earlier in after:
+            namespace, name = parse_job_id(earlier)
+            with Follower(session, namespace, name, None, _noter(ctx)):
+                job = session.wait_job(namespace, name)
+            if job is None:
+                raise StepError(f"not created: job {earlier} (after: {self.after_shown()}) is gone (cancelled?)")
+            status = job_outcome(job, session.job_pods(namespace, name), earlier)
+            if status.state != "completed":
+                raise StepError(f"not created: it runs after step {self.after_shown()}, and {status.failure()}")
+        shown_after: str | list[str] = after[0] if len(after) == 1 else list(after)
+        return {
+            "after": shown_after,
+            "after_state": "completed",
+            "waited_seconds": round(time.monotonic() - started, 3),
+        }
 
 
 def _noter(ctx: StepContext) -> Callable[[str], None]:

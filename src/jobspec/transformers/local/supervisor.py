@@ -47,18 +47,17 @@ class Supervisor:
                     os.killpg(proc.pid, signal.SIGKILL)
 
     def wait_for_dependency(self) -> str | None:
-        """With ``after``: wait for that job; a reason to give up if it did not complete."""
-        after = self.spec.get("after")
-        if not after:
-            return None
-        parent = LocalJob(after, self.job.dir.parent)
-        while not self.cancelled:
-            state = parent.state()
-            if state.get("state") == "completed":
-                return None
-            if state.get("state") in FINAL:
-                return f"dependency never satisfied: job {after} {state.get('state')}"
-            time.sleep(0.05)
+        """With ``after``: wait for those jobs; a reason to give up if one did not complete."""
+        after = self.spec.get("after") or []
+        for job_id in [after] if isinstance(after, str) else after:  # one id: a job an older jobspec started
+            parent = LocalJob(job_id, self.job.dir.parent)
+            while not self.cancelled:
+                state = parent.state()
+                if state.get("state") == "completed":
+                    break
+                if state.get("state") in FINAL:
+                    return f"dependency never satisfied: job {job_id} {state.get('state')}"
+                time.sleep(0.05)
         return None
 
     def start_tasks(self) -> None:

@@ -77,7 +77,7 @@ class LocalJobStep(JobStep):
             "env": self.environment(ctx),
             "ntasks": self.tasks(),
             "duration": self.jobspec.duration,
-            "after": self.after_job(ctx),
+            "after": list(self.after_jobs(ctx)),
             "key": ctx.submit_key,
         }
 
@@ -90,8 +90,8 @@ class LocalJobStep(JobStep):
         )
         if spec["duration"]:
             text += f", time limit {spec['duration']:g} s"
-        if self.get("after"):
-            text += f", after step '{self.get('after')}' completes"
+        if self.after_names():
+            text += f", after the job of step {self.after_shown()} completes"
         return text + self.then() + "".join(f"\n   {line}" for line in unreserved(self.jobspec.counts))
 
     def artifact(self, ctx: StepContext) -> str | None:

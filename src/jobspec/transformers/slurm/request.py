@@ -25,7 +25,7 @@ How a jobspec maps onto Slurm:
   job, never ``sbatch`` (SBATCH_*, LD_PRELOAD);
 - output: ``<stage>/slurm-<job id>.out`` and ``.err`` (``%`` in the stage doubled,
   since Slurm reads ``%`` in these names as a pattern);
-- ``after:``: ``--dependency=afterok:<id>`` with ``--kill-on-invalid-dep=yes``, so a
+- ``after:``: ``--dependency=afterok:<id>[:<id>...]`` with ``--kill-on-invalid-dep=yes``, so a
   job whose parent failed ends (cancelled) on any cluster instead of pending forever;
 - passthrough settings: ``--partition``, ``--account``, ``--qos``, then the
   ``slurm.options`` list as given (last, so they can override the rest);
@@ -265,7 +265,7 @@ class JobRequest:
     workdir: str
     stage: str
     duration: float | None = None
-    after: str | None = None
+    after: tuple[str, ...] = ()  # the jobs this one waits for (afterok)
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
@@ -288,8 +288,8 @@ class JobRequest:
         limit = time_limit(self.duration)
         if limit is not None:
             pairs.append(("--time", limit))
-        if self.after is not None:
-            pairs += [("--dependency", f"afterok:{self.after}"), ("--kill-on-invalid-dep", "yes")]
+        if self.after:
+            pairs += [("--dependency", "afterok:" + ":".join(self.after)), ("--kill-on-invalid-dep", "yes")]
         for flag, value in (("--partition", self.partition), ("--account", self.account), ("--qos", self.qos)):
             if value:
                 pairs.append((flag, value))

@@ -277,7 +277,7 @@ class SlurmJobStep(JobStep):
             workdir=self.workdir(ctx),
             stage=str(ctx.stage),
             duration=self.jobspec.duration,
-            after=self.after_job(ctx),
+            after=self.after_jobs(ctx),
             # Flux's attributes.system.queue and bank are Slurm's partition and account (a setting wins)
             partition=settings.get("slurm.partition") or _text(self.jobspec.system.get("queue")),
             account=settings.get("slurm.account") or _text(self.jobspec.system.get("bank")),
