@@ -143,7 +143,7 @@ def full_request(**changes: object) -> JobRequest:
         "workdir": "/work dir",
         "stage": "/st 100%",
         "duration": 90,
-        "after": "41",
+        "after": ("41",),
         "partition": "small",
         "account": "acct",
         "qos": "normal",

@@ -55,7 +55,7 @@ def request(counts: ResourceCounts | None = None, **changes: Any) -> JobRequest:
         "workdir": "/work dir",
         "stage": "/st 100%",
         "duration": 90,
-        "after": "41",
+        "after": ("41",),
         "partition": "small",
         "account": "acct",
         "qos": "normal",
