@@ -44,13 +44,15 @@ class Transformer:
     settings: ClassVar[Mapping[str, Setting]] = {}
     options_type: ClassVar[type[TransformerOptions]] = TransformerOptions
     native_format: ClassVar[str | None] = None  # its own jobspec format, if it has one (see native_problems)
-    # Jobspecs a worker keeps under way at once (`threads`): more than one where the
-    # scheduler answers submissions in batches, so that a thread mostly waits for it.
+    # Jobspecs a run_many worker keeps under way at once (`threads`): more than one where
+    # the scheduler answers submissions in batches, so that a thread mostly waits for it.
+    # Not the receiver's: its resume looks a killed run's submission up by key, and more
+    # submissions in flight at a kill is more that may reach the scheduler after the lookup.
     in_flight: ClassVar[int] = 1
 
     @classmethod
     def threads(cls, workers: int) -> int:
-        """Threads for ``workers`` workers (the receiver's, run_many's): ``in_flight`` each."""
+        """Threads for ``workers`` run_many workers: ``in_flight`` each."""
         return max(1, workers) * max(1, cls.in_flight)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -226,8 +226,9 @@ class Receiver:
                 self.spool.create((name,))
             except OSError as e:  # each jobspec that cannot be filed is reported, and kept
                 log.error("cannot create %s: %s", self.spool.dir(name), e)
-        count = self.transformer().threads(self.workers)  # a scheduler that batches: more under way
-        threads = [threading.Thread(target=self._work, args=(once,), daemon=True) for _ in range(count)]
+        # One thread a worker, not Transformer.threads: a killed receiver's submissions still in
+        # flight may reach Flux after the next receiver looked their keys up (see README)
+        threads = [threading.Thread(target=self._work, args=(once,), daemon=True) for _ in range(self.workers)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -251,17 +252,13 @@ def serve(spool_dir: str, transformer: str | None, workers: int, once: bool, str
     receiver = Receiver(Spool(spool_dir), transformer, workers)
     chosen = receiver.transformer()
     assert receiver.choice is not None
-    threads = chosen.threads(receiver.workers)
     log.info(
-        "receiving from %s: transformer %s (%s), %d worker%s%s%s",
+        "receiving from %s: transformer %s (%s), %d worker%s%s",
         spool_dir,
         chosen.name,
         receiver.choice.why,
         receiver.workers,
         "" if receiver.workers == 1 else "s",
-        f" ({threads} jobspecs under way at once: {chosen.name} answers submissions in batches)"
-        if threads != receiver.workers
-        else "",
         ", until nothing is waiting" if once else "",
     )
     for name, why in receiver.choice.passed_over:
