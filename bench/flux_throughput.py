@@ -15,8 +15,9 @@ jobs starting on this machine's cores would slow whichever side was still submit
 - ``FluxTransformer.run_many`` of N files, 8 workers.
 
 Target (issue 12): each at least 0.7 x the baseline. Prints the ratio of each, and last
-``run_many`` beside 8 threads of raw synchronous ``flux.job.submit`` (what 8 workers that
-each wait for a job's id could do at best).
+``run_many`` beside as many threads of raw synchronous ``flux.job.submit`` as it runs
+(8 workers x ``FluxTransformer.in_flight``): what threads that each wait for a job's id
+could do at best, however fast jobspec were.
 """
 
 from __future__ import annotations
@@ -157,9 +158,14 @@ def main() -> None:
                 rate_row(f"receive -t flux --workers 8, {n}", receiver_rate(n, tmp), "submit_async loop", raw)
                 raw = raw_rate(n, tmp)
                 rate_row(f"FluxTransformer.run_many(8 workers), {n}", run_many_rate(n, tmp), "submit_async loop", raw)
-            # what bounds 8 workers: each waits for Flux's answer (job-ingest batches for 10 ms)
-            sync = raw_rate(n, tmp, threads=8)
-            rate_row(f"FluxTransformer.run_many(8 workers), {n}", run_many_rate(n, tmp), "8 threads of submit", sync)
+            # what bounds run_many's threads: each waits for Flux's answer (job-ingest batches for 10 ms)
+            from jobspec.transformers.flux.transformer import FluxTransformer
+
+            threads = FluxTransformer.threads(8)
+            sync = raw_rate(n, tmp, threads=threads)
+            rate_row(
+                f"FluxTransformer.run_many(8 workers), {n}", run_many_rate(n, tmp), f"{threads} threads of submit", sync
+            )
         finally:
             subprocess.run([str(found.command), "cancel", "--all", "--quiet"], check=False)
             instance.stop()

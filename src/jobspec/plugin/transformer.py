@@ -45,6 +45,16 @@ class Transformer:
     settings: ClassVar[Mapping[str, Setting]] = {}
     options_type: ClassVar[type[TransformerOptions]] = TransformerOptions
     native_format: ClassVar[str | None] = None  # its own jobspec format, if it has one (see native_problems)
+    # Jobspecs a run_many worker keeps under way at once (`threads`): more than one where
+    # the scheduler answers submissions in batches, so that a thread mostly waits for it.
+    # Not the receiver's: its resume looks a killed run's submission up by key, and more
+    # submissions in flight at a kill is more that may reach the scheduler after the lookup.
+    in_flight: ClassVar[int] = 1
+
+    @classmethod
+    def threads(cls, workers: int) -> int:
+        """Threads for ``workers`` run_many workers: ``in_flight`` each."""
+        return max(1, workers) * max(1, cls.in_flight)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -161,10 +171,10 @@ class Transformer:
         workers: int = 8,
         reporter: Reporter | None = None,
     ) -> list[RunResult]:
-        """Run many jobspecs from one process, ``workers`` at a time, and return their
-        results in order. Schedulers that batch submissions (Flux) answer many requests
-        in flight faster than one after another. Bad input gives a result whose error
-        names the problems, instead of raising."""
+        """Run many jobspecs from one process, ``workers`` at a time (times ``in_flight``:
+        see `threads`), and return their results in order. Schedulers that batch
+        submissions (Flux) answer many requests in flight faster than one after another.
+        Bad input gives a result whose error names the problems, instead of raising."""
         from concurrent.futures import ThreadPoolExecutor
 
         from jobspec.document.problems import JobspecError
@@ -178,7 +188,7 @@ class Transformer:
             except JobspecError as e:
                 return RunResult(self.name, str(source), error=str(e))
 
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"jobspec-{self.name}") as pool:
+        with ThreadPoolExecutor(max_workers=self.threads(workers), thread_name_prefix=f"jobspec-{self.name}") as pool:
             return list(pool.map(one, sources))
 
     # ---------------------------------------------------------------- the job life cycle, by id, from any process

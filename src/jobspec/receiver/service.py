@@ -226,6 +226,8 @@ class Receiver:
                 self.spool.create((name,))
             except OSError as e:  # each jobspec that cannot be filed is reported, and kept
                 log.error("cannot create %s: %s", self.spool.dir(name), e)
+        # One thread a worker, not Transformer.threads: a killed receiver's submissions still in
+        # flight may reach Flux after the next receiver looked their keys up (see README)
         threads = [threading.Thread(target=self._work, args=(once,), daemon=True) for _ in range(self.workers)]
         for thread in threads:
             thread.start()

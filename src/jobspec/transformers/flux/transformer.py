@@ -282,6 +282,9 @@ class FluxTransformer(Transformer):
     options_type = FluxOptions
     options: FluxOptions
     native_format = "Flux jobspec (RFC 25, version 1)"
+    # Flux's job-ingest answers submissions in batches (every 10 ms, one KVS commit each):
+    # a thread waits about 25 ms for a job id, so each run_many worker keeps 4 jobspecs under way
+    in_flight = 4
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
