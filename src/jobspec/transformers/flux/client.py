@@ -172,10 +172,12 @@ class CommandClient(Client):
         return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        done = self.run_flux(command_lines.wait_event(str(jobids.decode(job_id)), "clean", timeout))
+        """One process: ``wait-event --verbose`` prints the events up to ``clean`` (or, on a
+        timeout, those so far), which give the state as `status` reads it."""
+        done = self.run_flux(command_lines.events_until(str(jobids.decode(job_id)), "clean", timeout))
         if done.returncode != 0 and "timeout" not in _message(done):
             self._check(done, job_id)
-        return self.status(job_id)
+        return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
 
     def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
         import subprocess

@@ -47,6 +47,7 @@ from jobspec.plugin import (
     UnsetStep,
     WriterStep,
     error_sink,
+    wait_reporting,
 )
 from jobspec.transformers.flux import command_lines, jobids, limits, rfc25, templates
 from jobspec.transformers.flux.client import (
@@ -147,7 +148,9 @@ class FluxJobStep(JobStep):
         return _client(ctx.settings).watch(str(output.job_id), ctx.output, error_sink(ctx.output))
 
     def wait_for(self, ctx: StepContext, output: StepOutput) -> JobStatus:
-        return _client(ctx.settings).wait(str(output.job_id))
+        """Flux's wait, a second at a time, telling ``ctx.events`` the job's state between
+        turns (the command's live line): one RPC, or one ``flux`` process, a turn."""
+        return wait_reporting(str(output.job_id), _client(ctx.settings).wait, ctx.events)
 
     def record(self, output: StepOutput, status: JobStatus) -> None:
         super().record(output, status)
