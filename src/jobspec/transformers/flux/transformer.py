@@ -358,7 +358,11 @@ class FluxTransformer(Transformer):
                 if why:
                     problems.append(Problem(why, path=step.path))
         jobs = [p for p in steps if p.step.name in ("submit", "batch")]
-        problems += v1_problems(jobspec, fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs))
+        problems += v1_problems(
+            jobspec,
+            fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs),
+            submits=any(p.step.name == "submit" for p in jobs),
+        )
         self._plan_interfaces = frozenset(interfaces & set(INTERFACES))
         return problems
 
