@@ -231,8 +231,10 @@ def main(argv: list[str]) -> None:
         _, rest = options(argv[2:])
         sys.stdout.write((job_dir(known(rest[0])) / "eventlog").read_text())
     elif argv[:2] == ["job", "wait-event"]:
-        _, rest = options(argv[2:])
-        known(rest[0])
+        opts, rest = options(argv[2:])
+        folder = job_dir(known(rest[0]))
+        if "verbose" in opts:  # (every job here has ended: the whole eventlog)
+            sys.stdout.write((folder / "eventlog").read_text())
     elif argv[:2] == ["job", "attach"]:
         _, rest = options(argv[2:])
         folder = job_dir(known(rest[0]))

@@ -429,6 +429,7 @@ def test_plumbing_uses_documented_subcommands_and_options() -> None:
         command_lines.eventlog(job_id),
         command_lines.wait_event(job_id),
         command_lines.wait_event(job_id, "clean", 2.5),
+        command_lines.events_until(job_id, "clean", 2.5),
         command_lines.cancel(job_id),
         command_lines.getattr_("rank"),
         command_lines.recent_jobs(),

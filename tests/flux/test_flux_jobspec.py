@@ -351,6 +351,38 @@ def test_v1_refuses_what_it_cannot_carry_instead_of_dropping_it() -> None:
         assert v1_problems(load(path)) == [], path
 
 
+def test_fewer_tasks_than_nodes_are_refused_for_a_submit_not_a_batch() -> None:
+    js = document([node(3, slot(1, 1))], {"total": 2})
+    [problem] = v1_problems(js, submits=True)
+    assert problem.path == ("task", "count", "total")
+    assert "2 task(s) on 3 nodes fails to start" in problem.message
+    assert v1_problems(js) == []  # a batch job's task is one broker a node: it has a task on each
+    assert v1_problems(document([node(3, slot(1, 1))], {"total": 3}), submits=True) == []
+    assert v1_problems(document([slot(4, 1)], {"total": 1}), submits=True) == []  # Flux chooses the nodes
+
+
+def test_each_constraint_mapping_reaches_flux_with_one_operator() -> None:
+    """flux-core's scheduler reads one operator a mapping: several become their ``and``."""
+    constraint = {
+        "properties": ["ib"],
+        "or": [{"ranks": ["0-1"], "not": [{"hostlist": ["n1"]}]}, {"ranks": ["3"]}],
+    }
+    js = document([node(2, slot(1, 1))], None, {"system": {"constraints": constraint}})
+    job = submit_job(js, ["/bin/true"], stage=STAGE)
+    spec = check_against_flux(js, job)
+    assert spec["attributes"]["system"]["constraints"] == {
+        "and": [
+            {"properties": ["ib"]},
+            {"or": [{"and": [{"ranks": ["0-1"]}, {"not": [{"hostlist": ["n1"]}]}]}, {"ranks": ["3"]}]},
+        ]
+    }
+    assert js.system["constraints"] == constraint  # the document is left as written
+    one = document([node(1, slot(1, 1))], None, {"system": {"constraints": {"hostlist": ["n[1-2]"]}}})
+    assert to_jobspec(submit_job(one, ["/bin/true"], stage=STAGE))["attributes"]["system"]["constraints"] == {
+        "hostlist": ["n[1-2]"]
+    }
+
+
 def test_submit_key_is_kept_for_a_resumed_run() -> None:
     js = document([slot(1, 1)], None, {"user": {"mine": True}})
     spec = to_jobspec(submit_job(js, ["/bin/true"], stage=STAGE, key="run-1.4"))

@@ -172,10 +172,12 @@ class CommandClient(Client):
         return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        done = self.run_flux(command_lines.wait_event(str(jobids.decode(job_id)), "clean", timeout))
+        """One process: ``wait-event --verbose`` prints the events up to ``clean`` (or, on a
+        timeout, those so far), which give the state as `status` reads it."""
+        done = self.run_flux(command_lines.events_until(str(jobids.decode(job_id)), "clean", timeout))
         if done.returncode != 0 and "timeout" not in _message(done):
             self._check(done, job_id)
-        return self.status(job_id)
+        return outcome.status_from_events(jobids.normalise(job_id), outcome.parse_eventlog(done.stdout))
 
     def watch(self, job_id: str, out: TextIO, err: TextIO) -> JobStatus:
         import subprocess
@@ -327,14 +329,18 @@ class BindingsClient(Client):
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         """Wait for the job's result, then read its state from the eventlog as
-        `status` (and the command client) does, so that both paths agree."""
+        `status` (and the command client) does, so that both paths agree. A wait cut
+        short by ``timeout`` keeps its future (one watch of the eventlog) for the next
+        turn, rather than leave Flux streaming events to one abandoned watch a turn."""
         job = _python_bindings("flux.job")
+        pending: dict[str, Any] = self._local.__dict__.setdefault("results", {})
         try:
-            future = job.result_async(self.handle, jobids.decode(job_id))
+            future = pending.pop(job_id, None) or job.result_async(self.handle, jobids.decode(job_id))
             if timeout is not None:
                 try:
                     future.wait_for(max(timeout, 0.0))
                 except TimeoutError:
+                    pending[job_id] = future
                     return self.status(job_id)
             future.get()
         except FileNotFoundError:

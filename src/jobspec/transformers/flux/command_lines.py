@@ -280,6 +280,15 @@ def wait_event(job_id: str, event: str = "clean", timeout: float | None = None) 
     return [*argv, job_id, event]
 
 
+def events_until(job_id: str, event: str = "clean", timeout: float | None = None) -> list[str]:
+    """Wait for ``event``, printing every event of the eventlog up to it (JSON, one a line);
+    on a timeout, the ones so far: the job's state and its wait in one process."""
+    argv = [FLUX, "job", "wait-event", "--verbose", "--format=json"]
+    if timeout is not None:
+        argv.append(f"--timeout={fsd(max(timeout, 0.0))}")
+    return [*argv, job_id, event]
+
+
 # the note of the cancel exception, through either client (status shows it as the reason)
 CANCEL_MESSAGE = "cancelled with jobspec cancel"
 

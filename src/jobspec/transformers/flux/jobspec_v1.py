@@ -34,6 +34,11 @@ How our jobspec becomes a Flux jobspec:
   ``after:``. Other ``attributes.system`` keys the user wrote (``queue``, ``bank``,
   ``constraints``, ``shell.options``...) and ``attributes.user`` pass through; a
   resumable run's submit key goes in ``attributes.user.jobspec.submit_key``.
+- constraints (RFC 31): a mapping of several operators means all of them (see
+  `jobspec.document.constraints`), but flux-core 0.88's scheduler (sched-simple) reads
+  one operator a mapping and ignores the others (measured: ``{ranks: [1-3], not:
+  [{ranks: [2]}]}`` ran on rank 2). So each such mapping becomes an ``and`` of
+  one-operator mappings (`one_operator_each`): the same constraint, which Flux honours.
 """
 
 from __future__ import annotations
@@ -301,7 +306,10 @@ def job_environment(jobspec: Jobspec, stage: str, kind: type[JobStep]) -> dict[s
 
 
 def _passthrough(jobspec: Jobspec) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in jobspec.system.items() if k not in _OWN_SYSTEM_KEYS}
+    system = {k: copy.deepcopy(v) for k, v in jobspec.system.items() if k not in _OWN_SYSTEM_KEYS}
+    if "constraints" in system:
+        system["constraints"] = one_operator_each(system["constraints"])
+    return system
 
 
 def _user(jobspec: Jobspec) -> dict[str, Any] | None:
@@ -361,6 +369,18 @@ def to_jobspec(
     }
 
 
+def one_operator_each(constraint: Any) -> Any:
+    """An RFC 31 constraint with one operator in each mapping: ``{a: x, b: y}`` becomes
+    ``{and: [{a: x}, {b: y}]}`` (what the mapping means), at every depth."""
+    if not isinstance(constraint, dict):
+        return constraint
+    parts = []
+    for key, value in constraint.items():
+        nested = key in ("and", "or", "not") and isinstance(value, list)
+        parts.append({key: [one_operator_each(c) for c in value] if nested else value})
+    return parts[0] if len(parts) == 1 else {"and": parts}
+
+
 def dependency(job_id: str) -> dict[str, str]:
     """An RFC 26 ``afterok`` dependency: only ``scheme`` and ``value``, as the RFC text
     requires for the ``after*`` schemes and as ``flux submit --dependency`` writes it."""
@@ -378,7 +398,7 @@ def _tree(parent: dict[str, Any], *keys: str) -> dict[str, Any]:
     return node
 
 
-def v1_problems(jobspec: Jobspec, *, fluxion: bool = False) -> list[Problem]:
+def v1_problems(jobspec: Jobspec, *, fluxion: bool = False, submits: bool = False) -> list[Problem]:
     """What in this jobspec a Flux version 1 jobspec cannot carry (checked at plan time,
     so nothing is dropped silently). The core already holds the graph to V1's shapes.
 
@@ -386,8 +406,21 @@ def v1_problems(jobspec: Jobspec, *, fluxion: bool = False) -> list[Problem]:
     vertex, and its own scheduler (sched-simple) then ignores it (the job gets a core,
     no memory); a count range is refused ("resource count must be an integer"). So
     memory and sockets are refused unless ``flux.fluxion`` says the instance's scheduler
-    honours them, and ranges always (flux-core alone validates version 1)."""
+    honours them, and ranges always (flux-core alone validates version 1). A ``submit``
+    (``submits``) of fewer tasks than nodes is refused too: flux-core's shell fails on a
+    node with no task (``flux submit`` itself refuses "node count must not be greater
+    than task count")."""
     problems = list(_vertex_problems(jobspec.resources, ("resources",), fluxion))
+    counts = jobspec.counts
+    if submits and counts.nodes and counts.tasks < counts.nodes:
+        problems.append(
+            Problem(
+                f"flux-core's job shell runs at least one task on each node of a job: {counts.tasks} task(s) on "
+                f'{counts.nodes} nodes fails to start ("error creating taskmap"); ask for at least '
+                f"{counts.nodes} tasks, or {counts.tasks} node(s)",
+                path=(*jobspec.task_path, "count", "total"),
+            )
+        )
     task_attributes = jobspec.task.get("attributes")
     if task_attributes:
         problems.append(

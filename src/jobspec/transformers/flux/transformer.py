@@ -47,6 +47,7 @@ from jobspec.plugin import (
     UnsetStep,
     WriterStep,
     error_sink,
+    wait_reporting,
 )
 from jobspec.transformers.flux import command_lines, jobids, limits, rfc25, templates
 from jobspec.transformers.flux.client import (
@@ -147,7 +148,9 @@ class FluxJobStep(JobStep):
         return _client(ctx.settings).watch(str(output.job_id), ctx.output, error_sink(ctx.output))
 
     def wait_for(self, ctx: StepContext, output: StepOutput) -> JobStatus:
-        return _client(ctx.settings).wait(str(output.job_id))
+        """Flux's wait, a second at a time, telling ``ctx.events`` the job's state between
+        turns (the command's live line): one RPC, or one ``flux`` process, a turn."""
+        return wait_reporting(str(output.job_id), _client(ctx.settings).wait, ctx.events)
 
     def record(self, output: StepOutput, status: JobStatus) -> None:
         super().record(output, status)
@@ -358,7 +361,11 @@ class FluxTransformer(Transformer):
                 if why:
                     problems.append(Problem(why, path=step.path))
         jobs = [p for p in steps if p.step.name in ("submit", "batch")]
-        problems += v1_problems(jobspec, fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs))
+        problems += v1_problems(
+            jobspec,
+            fluxion=bool(jobs) and all(p.settings.get("flux.fluxion") for p in jobs),
+            submits=any(p.step.name == "submit" for p in jobs),
+        )
         self._plan_interfaces = frozenset(interfaces & set(INTERFACES))
         return problems
 
