@@ -5,6 +5,8 @@ Helpers that tests import live in `support` (this folder), not here."""
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,46 @@ def shared() -> Path:
     """The reference data folder; a test asking for it skips where it is absent."""
     require_shared()
     return SHARED
+
+
+# ---------------------------------------------------------------- the real Slurm test cluster
+
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm-cluster"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> dict[str, str]:
+    """Start the cluster (or find it running); the variables its `start` exports."""
+    if os.geteuid() != 0:
+        pytest.fail("the Slurm test cluster needs root (scripts/slurm-cluster installs packages and starts daemons)")
+    try:
+        done = subprocess.run(
+            [str(CLUSTER_SCRIPT), "start"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"scripts/slurm-cluster start took more than {e.timeout:g} s")
+    if done.returncode != 0:
+        pytest.fail(f"scripts/slurm-cluster start failed (exit {done.returncode}):\n{done.stderr}")
+    env: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    if "SLURM_CONF" not in env:
+        pytest.fail(f"scripts/slurm-cluster start exported no SLURM_CONF:\n{done.stdout}\n{done.stderr}")
+    return env
+
+
+@pytest.fixture
+def slurm(slurm_cluster: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This test talks to the cluster: its variables in os.environ (restored afterwards)."""
+    for key, value in slurm_cluster.items():
+        monkeypatch.setenv(key, value)
+    for key in ("SLURM_JOB_ID", "SLURM_JOBID", "SLURM_JWT", "JOBSPEC_SLURM_INTERFACE"):
+        monkeypatch.delenv(key, raising=False)
+    return slurm_cluster
