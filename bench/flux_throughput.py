@@ -32,29 +32,11 @@ import threading
 import time
 from pathlib import Path
 
-from timing import ROOT, rate_row
+from timing import ONE_TASK_JOBSPEC, ROOT, rate_row
 
 sys.path.insert(0, str(ROOT / "tests"))  # the Flux finder the tests use
 
-JOBSPEC = """\
-version: 1
-resources:
-- type: slot
-  label: default
-  count: 1
-  with:
-  - type: core
-    count: 1
-task:
-  slot: default
-  count: {per_slot: 1}
-  transform:
-  - {step: write, filename: job.sh}
-  - {step: submit, filename: job.sh}
-  scripts:
-  - name: job.sh
-    content: "#!/bin/sh\\ntrue\\n"
-"""
+JOBSPEC = ONE_TASK_JOBSPEC
 
 
 def raw_rate(n: int, stage: Path, threads: int = 0) -> float:

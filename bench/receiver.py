@@ -22,27 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import BIN, rate_row
+from timing import BIN, ONE_TASK_JOBSPEC, rate_row
 
-JOBSPEC = """\
-version: 1
-resources:
-- type: slot
-  label: default
-  count: 1
-  with:
-  - type: core
-    count: 1
-task:
-  slot: default
-  count: {total: 1}
-  transform:
-  - {step: write, filename: job.sh}
-  - {step: submit, filename: job.sh}
-  scripts:
-  - name: job.sh
-    content: "#!/bin/sh\\ntrue\\n"
-"""
+JOBSPEC = ONE_TASK_JOBSPEC
 
 
 HELD = JOBSPEC.replace("  transform:\n", "  transform:\n  - {step: set, key: slurm.options, value: [--hold]}\n")

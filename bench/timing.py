@@ -18,6 +18,28 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# The small unit of work the throughput benchmarks pass around: one task of `true` on one core.
+ONE_TASK_JOBSPEC = """\
+version: 1
+resources:
+- type: slot
+  label: default
+  count: 1
+  with:
+  - type: core
+    count: 1
+task:
+  slot: default
+  count: {per_slot: 1}
+  transform:
+  - {step: write, filename: job.sh}
+  - {step: submit, filename: job.sh}
+  scripts:
+  - name: job.sh
+    content: "#!/bin/sh\\ntrue\\n"
+"""
+
+
 # Measure what users get: Python caching compiled modules (.pyc). Some shells here
 # export PYTHONDONTWRITEBYTECODE, which makes every start compile every module.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
