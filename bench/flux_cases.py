@@ -25,34 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import BIN, ROOT, rate_row, side_by_side, time_command
+from timing import BIN, ONE_TASK_JOBSPEC, ROOT, rate_row, side_by_side, time_command
 
 SHARED = Path(os.environ.get("JOBSPEC_SHARED_DIR", ROOT.parent / "shared"))
 ORIGINAL_HELLO = SHARED / "seed" / "examples" / "hello-world-jobspec.yaml"
 sys.path.insert(0, str(ROOT / "tests"))  # the Flux finder the tests use
 
-SMALL = """\
-version: 1
-resources:
-- type: slot
-  label: default
-  count: 1
-  with:
-  - type: core
-    count: 1
-task:
-  slot: default
-  count: {per_slot: 1}
-  transform:
-  - {step: write, filename: job.sh}
-SUBMITS  scripts:
-  - name: job.sh
-    content: "#!/bin/sh\\ntrue\\n"
-"""
+SUBMIT = "  - {step: submit, filename: job.sh}\n"
 
 
 def small(submits: int) -> str:
-    return SMALL.replace("SUBMITS", "  - {step: submit, filename: job.sh}\n" * submits)
+    """The benches' one-task jobspec with ``submits`` submit steps."""
+    return ONE_TASK_JOBSPEC.replace(SUBMIT, SUBMIT * submits)
 
 
 def by_hand(path: Path, stage: str) -> list[list[str]]:
