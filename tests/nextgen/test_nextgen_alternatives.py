@@ -73,3 +73,22 @@ def test_slurm_asks_the_cluster(slurm: dict[str, str]) -> None:
     text = _dry_run(doc, "slurm")
     assert "resources: 'small', of big | small the first slurm does not rule out" in text
     assert "--nodes=1 " in text
+
+
+def test_slurm_asks_sinfo_once_however_many_jobs_weigh_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobspec.transformers.slurm import client
+    from jobspec.transformers.slurm.transformer import SlurmTransformer
+
+    asked: list[int] = []
+
+    def node_shapes() -> dict[str, tuple[int, int]]:
+        asked.append(1)
+        return {"n1": (4, 0)}
+
+    monkeypatch.setattr(client, "node_shapes", node_shapes)
+    doc = _doc(8, 2)
+    doc["tasks"] += [{"name": f"t{i}", "resources": "big|small", "command": ["true"]} for i in range(3)]
+    slurm = SlurmTransformer()
+    the_plan = plan(load(doc), slurm)
+    assert [p.step.chosen[0] for p in the_plan.steps if p.step.name == "submit"] == ["small"] * 4
+    assert asked == [1]

@@ -13,6 +13,7 @@ needs is imported when they run: `jobspec run` starts fast.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from jobspec.plugin import (
@@ -112,11 +113,17 @@ class SlurmTransformer(Transformer):
 
     def cannot_give(self, counts: ResourceCounts) -> str | None:
         """Whether the cluster's nodes (sinfo) can hold the job at all; None if it cannot tell."""
+        shapes = self._node_shapes
+        return None if shapes is None else shortfall(counts, shapes)
+
+    @functools.cached_property
+    def _node_shapes(self) -> list[tuple[int, int]] | None:
+        """The nodes' (cpus, gpus), asked of sinfo once: a plan weighs every alternative of
+        every job against them. None where sinfo does not answer."""
         try:
-            shapes = list(client.node_shapes().values())
+            return list(client.node_shapes().values())
         except client.SlurmError:
             return None
-        return shortfall(counts, shapes)
 
     # ---------------------------------------------------------------- planning
 
