@@ -75,11 +75,6 @@ class Jobspec:
         jobspec.original = data
         return jobspec
 
-    def step_path(self, index: int) -> DocPath:
-        """Where step ``index`` is in the file the user wrote (for messages)."""
-        origin = self.origins.get(index)
-        return origin if origin is not None else (*self.task_path, "transform", index)
-
     def job_view(self, options: dict[str, Any]) -> Jobspec:
         """This jobspec as one job step sees it: the step's own resources, slot, count,
         command and attributes (`JOB_FIELDS`) in place of the document's. Self when it has none."""

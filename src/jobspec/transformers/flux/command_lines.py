@@ -273,8 +273,11 @@ def eventlog(job_id: str) -> list[str]:
     return [FLUX, "job", "eventlog", "--format=json", job_id]
 
 
-def wait_event(job_id: str, event: str = "clean", timeout: float | None = None) -> list[str]:
-    argv = [FLUX, "job", "wait-event", "--quiet"]
+def wait_event(
+    job_id: str, event: str = "clean", timeout: float | None = None, output: tuple[str, ...] = ("--quiet",)
+) -> list[str]:
+    """Wait for ``event`` in the job's eventlog (at most ``timeout`` seconds)."""
+    argv = [FLUX, "job", "wait-event", *output]
     if timeout is not None:
         argv.append(f"--timeout={fsd(max(timeout, 0.0))}")
     return [*argv, job_id, event]
@@ -283,10 +286,7 @@ def wait_event(job_id: str, event: str = "clean", timeout: float | None = None) 
 def events_until(job_id: str, event: str = "clean", timeout: float | None = None) -> list[str]:
     """Wait for ``event``, printing every event of the eventlog up to it (JSON, one a line);
     on a timeout, the ones so far: the job's state and its wait in one process."""
-    argv = [FLUX, "job", "wait-event", "--verbose", "--format=json"]
-    if timeout is not None:
-        argv.append(f"--timeout={fsd(max(timeout, 0.0))}")
-    return [*argv, job_id, event]
+    return wait_event(job_id, event, timeout, output=("--verbose", "--format=json"))
 
 
 # the note of the cancel exception, through either client (status shows it as the reason)
