@@ -26,6 +26,7 @@ LAYERS = [
 # (get_plugin("flux")().run("jobspec.yaml")), so the contract calls the engine there, lazily.
 ALLOWED = {
     ("jobspec.plugin.transformer", "jobspec.engine.run"),
+    ("jobspec.plugin.transformer", "jobspec.engine.pipeline"),
     ("jobspec.plugin.transformer", "jobspec.engine.result"),
 }
 

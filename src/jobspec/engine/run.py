@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.engine.journal import Journal
     from jobspec.engine.plan import Plan
+    from jobspec.plugin.steps import PlannedStep
     from jobspec.plugin.transformer import Transformer
 
 
@@ -89,91 +90,149 @@ def execute(
     that completes is recorded; ``should_stop`` is asked before each step (a
     receiver shutting down lets the step under way finish, then stops).
     """
-    reporter = reporter or Reporter()
-    if not dry_run:
-        plan.transformer.ensure_ready()  # before anything is written
-    state = RunState(
-        dry_run=dry_run,
-        key_prefix=journal.key_prefix if journal is not None else None,
-        look_up_next_job=journal is not None and journal.resumed,
-    )
-    if journal is not None and not dry_run:
-        stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
-        state.temp_stage = Path(stage)
-    if plan.implicit:
-        from jobspec.engine.plan import IMPLICIT_NOTE
+    return Execution(plan, reporter, dry_run, journal, should_stop).start().finish()
 
-        reporter.note(IMPLICIT_NOTE)
-    ignored = plan.transformer.ignored(plan.jobspec)
-    if ignored:
-        reporter.note(f"jobspec: warning: {plan.transformer.name} ignores {', '.join(ignored)}")
-    result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
-    result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
-    settings: Mapping[str, Any] = {}
 
-    def current_stage() -> str | None:
-        where = state.temp_stage or settings.get("stage")
+class Execution:
+    """One run of a plan, in two halves: `start` runs the steps, `finish` waits for the
+    scheduler's answer to a last job step that was left under way (a pipelined run:
+    ``pipelined=True``, see `RunState.pipelined`) and gives the result. Between the two, the
+    thread may start other runs; both halves run on the same thread."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        reporter: Reporter | None = None,
+        dry_run: bool = False,
+        journal: Journal | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        pipelined: bool = False,
+    ) -> None:
+        self.plan = plan
+        self.reporter = reporter or Reporter()
+        self.dry_run = dry_run
+        self.journal = journal
+        self.should_stop = should_stop
+        self.state = RunState(
+            dry_run=dry_run,
+            key_prefix=journal.key_prefix if journal is not None else None,
+            look_up_next_job=journal is not None and journal.resumed,
+            pipelined=pipelined and not dry_run,
+        )
+        self.result = RunResult(plan.transformer.name, plan.jobspec.source, dry_run=dry_run)
+        self._under_way: tuple[PlannedStep, StepRecord, StepOutput, float] | None = None
+        self._settings: Mapping[str, Any] = {}
+
+    def start(self) -> Execution:
+        """Run the steps in order, up to the end or the first failure."""
+        plan, reporter, journal, state, result = self.plan, self.reporter, self.journal, self.state, self.result
+        if not self.dry_run:
+            plan.transformer.ensure_ready()  # before anything is written
+        if journal is not None and not self.dry_run:
+            stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
+            state.temp_stage = Path(stage)
+        if plan.implicit:
+            from jobspec.engine.plan import IMPLICIT_NOTE
+
+            reporter.note(IMPLICIT_NOTE)
+        ignored = plan.transformer.ignored(plan.jobspec)
+        if ignored:
+            reporter.note(f"jobspec: warning: {plan.transformer.name} ignores {', '.join(ignored)}")
+        result.steps = [StepRecord(p.index, p.step.label, p.step.get("name")) for p in plan.steps]
+
+        from jobspec.engine.index import JobIndex
+
+        index = None if self.dry_run else JobIndex()
+        self.events = RunEvents(reporter.note, reporter.line, index, plan.jobspec.source, self._current_stage)
+        reporter.events = self.events
+        if plan.jobspec.form == "nextgen":
+            reporter.note(_nextgen_summary(plan))
+        for planned, record in zip(plan.steps, result.steps, strict=True):
+            if not self._settle():
+                break
+            if self.should_stop is not None and self.should_stop():
+                result.interrupted = True
+                break
+            self._settings = planned.settings
+            ctx = StepContext(
+                plan.jobspec,
+                plan.transformer,
+                planned.settings,
+                state,
+                reporter.output,
+                reporter.note,
+                planned.index,
+                events=self.events,
+            )
+            step = planned.step
+            if self.dry_run:
+                record.status = "planned"
+                record.summary = step.describe(ctx)
+                record.artifact = step.artifact(ctx)
+                reporter.step_planned(step.label, record.summary, record.artifact)
+                for line in step.notes(ctx):
+                    reporter.note(f"     {line}")
+                continue
+            # Only job steps are taken from the journal: the others are cheap and idempotent
+            # and are run again, so what they keep in memory (a token, an archive) is there.
+            done = journal.completed.get(planned.index) if journal is not None and step.name in JOB_STEPS else None
+            if done is not None:
+                output = StepOutput(done.get("summary", ""), done.get("job_id"), done.get("details") or {})
+                record.resumed = True
+                self._close(planned, record, output, done=True)
+                continue
+            started = time.perf_counter()
+            output = _run_step(step, ctx, record)
+            if output.later is not None and record.error is None:
+                self._under_way = (planned, record, output, started)
+                continue
+            if not self._close(planned, record, output):
+                break
+        return self
+
+    def finish(self) -> RunResult:
+        """The result, once the scheduler has answered a job step left under way."""
+        self._settle()
+        last_stage = self.state.temp_stage or (self.plan.steps[-1].settings.get("stage") if self.plan.steps else None)
+        self.result.stage = str(last_stage) if last_stage is not None else None
+        return self.result
+
+    def _current_stage(self) -> str | None:
+        where = self.state.temp_stage or self._settings.get("stage")
         return str(where) if where is not None else None
 
-    from jobspec.engine.index import JobIndex
+    def _settle(self) -> bool:
+        """Take the answer of the step under way, if any; False when it failed."""
+        if self._under_way is None:
+            return True
+        planned, record, output, started = self._under_way
+        self._under_way = None
+        assert output.later is not None
+        output = _take(output.later, record, started, self.plan.transformer.name)
+        return self._close(planned, record, output)
 
-    index = None if dry_run else JobIndex()
-    events = RunEvents(reporter.note, reporter.line, index, plan.jobspec.source, current_stage)
-    reporter.events = events
-    if plan.jobspec.form == "nextgen":
-        reporter.note(_nextgen_summary(plan))
-    for planned, record in zip(plan.steps, result.steps, strict=True):
-        if should_stop is not None and should_stop():
-            result.interrupted = True
-            break
-        settings = planned.settings
-        ctx = StepContext(
-            plan.jobspec,
-            plan.transformer,
-            planned.settings,
-            state,
-            reporter.output,
-            reporter.note,
-            planned.index,
-            events=events,
-        )
+    def _close(self, planned: PlannedStep, record: StepRecord, output: StepOutput, done: bool = False) -> bool:
+        """Record a step's outcome: in the result, the journal and the step line. False
+        when it failed (the run stops there)."""
         step = planned.step
-        if dry_run:
-            record.status = "planned"
-            record.summary = step.describe(ctx)
-            record.artifact = step.artifact(ctx)
-            reporter.step_planned(step.label, record.summary, record.artifact)
-            for line in step.notes(ctx):
-                reporter.note(f"     {line}")
-            continue
-        # Only job steps are taken from the journal: the others are cheap and idempotent
-        # and are run again, so what they keep in memory (a token, an archive) is there.
-        done = journal.completed.get(planned.index) if journal is not None and step.name in JOB_STEPS else None
-        if done is not None:
-            output = StepOutput(done.get("summary", ""), done.get("job_id"), done.get("details") or {})
-            record.resumed = True
-        else:
-            output = _run_step(step, ctx, record)
         record.summary = output.summary
         record.job_id = output.job_id
         record.details = output.details
         if record.error is not None:
             record.status = "failed"
-            result.error = f"step {record.index + 1} ({step.label}) failed: {record.error}"
-            reporter.step_failed(step.label, record.error)
-            break
+            self.result.error = f"step {record.index + 1} ({step.label}) failed: {record.error}"
+            self.reporter.step_failed(step.label, record.error)
+            return False
         record.status = "ok"
         if step.get("name"):
-            state.outputs[step.get("name")] = output
-        if journal is not None and done is None and step.name in JOB_STEPS:
-            journal.record(
+            self.state.outputs[step.get("name")] = output
+        if self.journal is not None and not done and step.name in JOB_STEPS:
+            self.journal.record(
                 planned.index,
                 {"step": step.label, "summary": output.summary, "job_id": output.job_id, "details": output.details},
             )
-        reporter.step_ok(step.label, output.summary + (" (done before)" if done is not None else ""))
-    last_stage = state.temp_stage or (plan.steps[-1].settings.get("stage") if plan.steps else None)
-    result.stage = str(last_stage) if last_stage is not None else None
-    return result
+        self.reporter.step_ok(step.label, output.summary + (" (done before)" if done else ""))
+        return True
 
 
 def _nextgen_summary(plan: Plan) -> str:
@@ -197,17 +256,25 @@ def _nextgen_summary(plan: Plan) -> str:
 
 def _run_step(step: StepBase, ctx: StepContext, record: StepRecord) -> StepOutput:
     """Run one step; a failure lands in ``record.error``. Returns what it produced."""
-    started = time.perf_counter()
+    # a job step looks up the job of a cut-short attempt itself
+    return _take(lambda: step.run(ctx), record, time.perf_counter(), ctx.transformer.name)
+
+
+def _take(
+    produce: Callable[[], StepOutput | str | None], record: StepRecord, started: float, transformer: str
+) -> StepOutput:
+    """What ``produce`` gives (a step's run, or the answer to one left under way); a
+    failure lands in ``record.error``, with the step's time."""
     output: StepOutput | str | None = None
     try:
-        output = step.run(ctx)  # a job step looks up the job of a cut-short attempt itself
+        output = produce()
     except StepError as e:
         record.error = str(e)
         output = e.output
     except OSError as e:
         record.error = f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
     except NotImplementedError as e:
-        record.error = str(e) or f"step {step.label} is not implemented by {ctx.transformer.name}"
+        record.error = str(e) or f"step {record.step} is not implemented by {transformer}"
     record.seconds = round(time.perf_counter() - started, 6)
     if not isinstance(output, StepOutput):
         output = StepOutput(str(output) if output is not None else "")

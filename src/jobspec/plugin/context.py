@@ -35,6 +35,9 @@ class RunState:
     key_prefix: str | None = None
     # True while the next job step might have been submitted by an attempt cut short
     look_up_next_job: bool = False
+    # Job steps may send their job and return before the scheduler answers (StepOutput.later):
+    # run_many and the receiver keep several jobspecs under way a thread, instead of one a thread
+    pipelined: bool = False
     claimed_stages: set[Path] = field(default_factory=set)  # checked and marked as jobspec's this run
     _parts: dict[type, Any] = field(default_factory=dict, repr=False)
 

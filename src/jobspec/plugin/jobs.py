@@ -12,7 +12,7 @@ each backend.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -248,6 +248,10 @@ class JobStep(StepBase):
 
     def run(self, ctx: StepContext) -> StepOutput:
         spec = self.get("array")
+        if spec is None and not self.waits and ctx.state.pipelined and not self._adoptable(ctx):
+            answer = self.start_submit(ctx)
+            if answer is not None:  # sent: the engine takes the answer before anything else
+                return StepOutput("submitting", later=lambda: self._submitted(ctx, answer()))
         elements = [ctx] if spec is None else [replace(ctx, array_index=i) for i in array_indexes(spec)]
         outputs: list[StepOutput] = []
         for element in elements:
@@ -260,9 +264,7 @@ class JobStep(StepBase):
                 raise StepError(
                     f"element {element.array_index} of the array: {e}", StepOutput(details={"array": submitted})
                 ) from None
-            outputs.append(started)
-            if started.job_id is not None:
-                ctx.events.submitted(started.job_id, ctx.transformer.name, self.label, started.details, self.waits)
+            outputs.append(self._submitted(element, started))
         ctx.state.look_up_next_job = False  # later steps never started before a cut-short attempt
         failures = []
         for element, output in zip(elements, outputs, strict=True):
@@ -281,11 +283,19 @@ class JobStep(StepBase):
             raise StepError(f"{len(failures)} of {len(ids)} jobs did not complete: {'; '.join(failures[:3])}", output)
         return output
 
+    def _submitted(self, ctx: StepContext, output: StepOutput) -> StepOutput:
+        if output.job_id is not None:
+            ctx.events.submitted(output.job_id, ctx.transformer.name, self.label, output.details, self.waits)
+        return output
+
+    def _adoptable(self, ctx: StepContext) -> bool:
+        """Whether a cut-short attempt may have submitted this step's job (see `start`)."""
+        return ctx.submit_key is not None and ctx.state.look_up_next_job
+
     def start(self, ctx: StepContext) -> StepOutput:
         """The job of a resumed run's cut-short attempt, found by its key, else a new one."""
-        key = ctx.submit_key
-        if key is not None and ctx.state.look_up_next_job:
-            job_id = ctx.transformer.find_job(key)
+        if self._adoptable(ctx):
+            job_id = ctx.transformer.find_job(str(ctx.submit_key))
             if job_id is not None:
                 return StepOutput(job_id, job_id=job_id, details={"adopted": True})
         return self.submit(ctx)
@@ -310,6 +320,13 @@ class JobStep(StepBase):
         """Start the job; its id in ``job_id`` (and, where the job writes them to files the
         submitting host can read, ``details["stdout"]`` and ``details["stderr"]``)."""
         raise NotImplementedError(f"step {self.label} is not implemented by {ctx.transformer.name}")
+
+    def start_submit(self, ctx: StepContext) -> Callable[[], StepOutput] | None:
+        """Send the job without waiting for the scheduler's answer, and return what waits
+        for it (and gives what `submit` would have returned): a pipelined run sends its next
+        jobspec's job meanwhile. None (the default) where the backend cannot split the two;
+        then `submit` is used. The answer is asked for on the thread that sent the job."""
+        return None
 
     def follow(self, ctx: StepContext, output: StepOutput) -> JobStatus:
         """Stream the job's output until it ends; its final status. By default the output

@@ -8,7 +8,7 @@ its name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,11 +32,16 @@ class Field:
 
 @dataclass
 class StepOutput:
-    """What a step produced: a short summary for the step line, a job id, details."""
+    """What a step produced: a short summary for the step line, a job id, details.
+
+    A job step of a pipelined run (see `RunState.pipelined`) may return before the
+    scheduler has answered: ``later`` then gives the real output, waiting for the answer.
+    The engine calls it before anything else of the run happens, on the same thread."""
 
     summary: str = ""
     job_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    later: Callable[[], StepOutput] | None = field(default=None, repr=False, compare=False)
 
 
 # Fields every step may carry: its name (for `after:`) and the step kind itself.

@@ -45,16 +45,10 @@ class Transformer:
     settings: ClassVar[Mapping[str, Setting]] = {}
     options_type: ClassVar[type[TransformerOptions]] = TransformerOptions
     native_format: ClassVar[str | None] = None  # its own jobspec format, if it has one (see native_problems)
-    # Jobspecs a run_many worker keeps under way at once (`threads`): more than one where
-    # the scheduler answers submissions in batches, so that a thread mostly waits for it.
-    # Not the receiver's: its resume looks a killed run's submission up by key, and more
-    # submissions in flight at a kill is more that may reach the scheduler after the lookup.
+    # Jobspecs a run_many or receiver worker keeps under way at once: more than one where the
+    # scheduler answers submissions in batches and its job steps send a job before the answer
+    # (JobStep.start_submit), so that a worker sends the next job instead of waiting.
     in_flight: ClassVar[int] = 1
-
-    @classmethod
-    def threads(cls, workers: int) -> int:
-        """Threads for ``workers`` run_many workers: ``in_flight`` each."""
-        return max(1, workers) * max(1, cls.in_flight)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -171,25 +165,16 @@ class Transformer:
         workers: int = 8,
         reporter: Reporter | None = None,
     ) -> list[RunResult]:
-        """Run many jobspecs from one process, ``workers`` at a time (times ``in_flight``:
-        see `threads`), and return their results in order. Schedulers that batch
-        submissions (Flux) answer many requests in flight faster than one after another.
-        Bad input gives a result whose error names the problems, instead of raising."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Run many jobspecs from one process, ``workers`` threads each keeping up to
+        ``in_flight`` of them under way, and return their results in order. Bad input gives
+        a result whose error names the problems, instead of raising."""
+        from jobspec.engine.pipeline import run_many
+        from jobspec.engine.run import Reporter
 
-        from jobspec.document.problems import JobspecError
-        from jobspec.engine.result import RunResult
-        from jobspec.engine.run import Reporter, run
+        def reporter_for() -> Reporter:
+            return reporter or Reporter(stream=_Discard(), output=_Discard(), color=False)
 
-        def one(source: Jobspec | str | os.PathLike[str] | dict[str, Any]) -> RunResult:
-            quiet = reporter or Reporter(stream=_Discard(), output=_Discard(), color=False)
-            try:
-                return run(source, self, reporter=quiet)
-            except JobspecError as e:
-                return RunResult(self.name, str(source), error=str(e))
-
-        with ThreadPoolExecutor(max_workers=self.threads(workers), thread_name_prefix=f"jobspec-{self.name}") as pool:
-            return list(pool.map(one, sources))
+        return run_many(self, sources, workers, reporter_for)
 
     # ---------------------------------------------------------------- the job life cycle, by id, from any process
 
@@ -197,6 +182,12 @@ class Transformer:
         """The id of the job submitted with ``key`` (see StepContext.submit_key), if the
         system has it. Transformers that record keys with their jobs implement this."""
         return None
+
+    def settle_submissions(self) -> None:
+        """Return once every job submitted before the call, by any process, can be found
+        by `find_job` (or was refused). A receiver calls it before resuming the runs of one
+        that died: a submission still on its way then must not be made a second time.
+        Nothing to do (the default) where submitting is answered whole, job and id at once."""
 
     def status(self, job_id: str) -> JobStatus:
         raise NotImplementedError(f"{self.name} cannot look up jobs")
