@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from jobspec.plugin import JobStatus, TransformerError
@@ -78,6 +78,7 @@ class Client:
     bindings do not cover."""
 
     name = "client"
+    sends_ahead = False  # start_submit: a job sent now, its id asked for later
 
     def __init__(self, flux_command: str | None) -> None:
         self.flux_command = flux_command
@@ -104,6 +105,11 @@ class Client:
             raise FluxError(f"cannot run {full[0]}: {e.strerror or e}") from None
 
     def submit(self, jobspec: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def start_submit(self, jobspec: Mapping[str, Any]) -> Callable[[], str]:
+        """Send the jobspec and return what waits for Flux's answer (the job id). Only
+        where ``sends_ahead``: the command is one process a job, sent and answered."""
         raise NotImplementedError
 
     def status(self, job_id: str) -> JobStatus:
@@ -254,6 +260,7 @@ class BindingsClient(Client):
     handle, futures and utilities: about 30 ms here) is put off until a call needs it."""
 
     name = "bindings"
+    sends_ahead = True
 
     def __init__(self, flux_command: str | None) -> None:
         super().__init__(flux_command)
@@ -294,25 +301,35 @@ class BindingsClient(Client):
         return raw
 
     def submit(self, jobspec: Mapping[str, Any]) -> str:
-        data = json.dumps(jobspec, ensure_ascii=False).encode("utf-8")
-        return jobids.encode(self._submit(data))
+        return self._send(jobspec)()
 
-    def _submit(self, data: bytes) -> int:
-        """flux_job_submit(3) as ``flux job submit`` calls it, through the bindings'
-        own C library."""
+    def start_submit(self, jobspec: Mapping[str, Any]) -> Callable[[], str]:
+        return self._send(jobspec)
+
+    def _send(self, jobspec: Mapping[str, Any], urgency: int = 16) -> Callable[[], str]:
+        """flux_job_submit(3) as ``flux job submit`` calls it, through the bindings' own C
+        library: the request goes out now; the function returned waits for the job id.
+        Flux's job-ingest answers in batches (every 10 ms), so many sent before the first
+        answer is waited for cost one wait, not one each."""
         ffi, lib = self._core.ffi, self._core.lib
-        future = lib.flux_job_submit(self._raw_handle(), data, 16, 0)  # urgency 16: Flux's default
+        data = json.dumps(jobspec, ensure_ascii=False).encode("utf-8")
+        future = lib.flux_job_submit(self._raw_handle(), data, urgency, 0)  # 16: Flux's default
         if future == ffi.NULL:
             raise FluxError(os.strerror(ffi.errno))
-        try:
-            job_id = ffi.new("flux_jobid_t[1]")
-            if lib.flux_job_submit_get_id(future, job_id) < 0:
-                code = ffi.errno
-                text = lib.flux_future_error_string(future)
-                raise FluxError(ffi.string(text).decode("utf-8", "replace") if text != ffi.NULL else os.strerror(code))
-            return int(job_id[0])
-        finally:
-            lib.flux_future_destroy(future)
+
+        def answer() -> str:
+            try:
+                job_id = ffi.new("flux_jobid_t[1]")
+                if lib.flux_job_submit_get_id(future, job_id) < 0:
+                    code = ffi.errno
+                    text = lib.flux_future_error_string(future)
+                    words = ffi.string(text).decode("utf-8", "replace") if text != ffi.NULL else os.strerror(code)
+                    raise FluxError(words)
+                return jobids.encode(int(job_id[0]))
+            finally:
+                lib.flux_future_destroy(future)
+
+        return answer
 
     def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
         try:

@@ -23,7 +23,7 @@ import json
 import os
 import posixpath
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,28 @@ class FluxJobStep(JobStep):
             job_id = client.submit(to_jobspec(job, os.environ, limits.propagated(job.rlimit_rules)))
         except FluxError as e:
             raise StepError(f"Flux refused the job: {e}") from None
+        return self._output(client, job, job_id)
+
+    def start_submit(self, ctx: StepContext) -> Callable[[], StepOutput] | None:
+        """Through the bindings, the job is sent now and its id taken later (a pipelined run)."""
+        client = _client(ctx.settings)
+        if not client.sends_ahead:
+            return None  # the command client: one process a job, sent and answered
+        job = self.flux_job(ctx)
+        try:
+            answer = client.start_submit(to_jobspec(job, os.environ, limits.propagated(job.rlimit_rules)))
+        except FluxError as e:
+            raise StepError(f"Flux refused the job: {e}") from None
+
+        def output() -> StepOutput:
+            try:
+                return self._output(client, job, answer())
+            except FluxError as e:
+                raise StepError(f"Flux refused the job: {e}") from None
+
+        return output
+
+    def _output(self, client: Client, job: FluxJob, job_id: str) -> StepOutput:
         details: dict[str, Any] = {"interface": client.name, "name": job.name, "tasks": self.tasks()}
         decimal = str(jobids.decode(job_id))
         for stream, path in (("stdout", job.stdout), ("stderr", job.stderr)):
@@ -285,9 +307,10 @@ class FluxTransformer(Transformer):
     options_type = FluxOptions
     options: FluxOptions
     native_format = "Flux jobspec (RFC 25, version 1)"
-    # Flux's job-ingest answers submissions in batches (every 10 ms, one KVS commit each):
-    # a thread waits about 25 ms for a job id, so each run_many worker keeps 4 jobspecs under way
-    in_flight = 4
+    # Flux's job-ingest answers submissions in batches (every 10 ms, one KVS commit each),
+    # about 25 ms after they were sent: a run_many or receiver worker sends the jobs of up to
+    # 16 jobspecs before it waits for the first one's id (through the bindings; see start_submit)
+    in_flight = 16
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
