@@ -121,10 +121,19 @@ class Instance:
             self.proc.wait()
 
 
-def start_instance(flux: str, folder: Path, size: int = 4, cores: str = "0-7", gpus: str = "0-1") -> Instance:
+def start_instance(
+    flux: str,
+    folder: Path,
+    size: int = 4,
+    cores: str = "0-7",
+    gpus: str = "0-1",
+    validator_plugins: list[str] | None = None,
+) -> Instance:
     """A test instance of ``size`` brokers on this host, each given the faked resource
     set ``cores`` (and ``gpus``) whatever this host has, so that full-size shapes
-    (4 nodes x 4 cores) run here: ``flux R encode``, then ``[resource] noverify``."""
+    (4 nodes x 4 cores) run here: ``flux R encode``, then ``[resource] noverify``.
+    ``validator_plugins``: job-ingest's validator plugins (names or file paths) in place
+    of its default."""
     folder.mkdir(parents=True, exist_ok=True)
     ranks = f"0-{size - 1}"
     encoded = subprocess.run(
@@ -134,6 +143,9 @@ def start_instance(flux: str, folder: Path, size: int = 4, cores: str = "0-7", g
     config = folder / "config"
     config.mkdir(exist_ok=True)
     (config / "resource.toml").write_text(f'[resource]\nnoverify = true\npath = "{folder / "R.json"}"\n')
+    if validator_plugins is not None:
+        plugins = ", ".join(f'"{plugin}"' for plugin in validator_plugins)
+        (config / "ingest.toml").write_text(f"[ingest.validator]\nplugins = [{plugins}]\n")
     # the faked cores are not all in this host's topology: the shell's cpu-affinity would
     # report every such core on the job's stderr (a job that sets it keeps its own)
     builtin = [flux, "config", "builtin", "shell_initrc"]

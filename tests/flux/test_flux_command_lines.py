@@ -432,7 +432,7 @@ def test_plumbing_uses_documented_subcommands_and_options() -> None:
         command_lines.events_until(job_id, "clean", 2.5),
         command_lines.cancel(job_id),
         command_lines.getattr_("rank"),
-        command_lines.recent_jobs(),
+        command_lines.user_jobs(),
         command_lines.job_info(job_id),
         command_lines.archive_create("n", STAGE, ["a", "b"]),
         command_lines.archive_extract_elsewhere("n", STAGE, ".m", 0),

@@ -1,9 +1,11 @@
 """The receiver's kill -9 test on a real Flux (where flux-core is installed: tests/flux_install.py).
 
 Receivers (``jobspec receive -t flux``) are SIGKILLed at random moments until the spool is
-empty; then Flux itself is the judge: its own list of jobs and the submit key each one
-carries (``attributes.user.jobspec.submit_key``): every jobspec done exactly once, every
-submit step one Flux job, no key twice. The instance's queue is stopped, so the jobs
+empty. Every eighth jobspec's first job is held in job-ingest for a while (slow_validator.py),
+so kills leave submissions on their way that the next receiver must not make again. Then
+Flux itself is the judge: its own list of jobs and the submit key each one carries
+(``attributes.user.jobspec.submit_key``): every jobspec done exactly once, every submit step
+one Flux job, no key twice. The instance's queue is stopped, so the jobs
 stay pending: what is tested is submission, and the jobs do not compete for this
 machine's cores."""
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flux_install import NOT_FOUND, bindings_problem, start_instance
 from support import one_core_jobspec
 
@@ -30,7 +33,8 @@ from jobspec.receiver.spool import Spool
 FLUX = shutil.which("flux")
 pytestmark = [pytest.mark.flux, pytest.mark.slow, pytest.mark.skipif(FLUX is None, reason=NOT_FOUND)]
 
-JOBSPECS = 120
+JOBSPECS = 240
+SLOW_EVERY = 8
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,8 @@ def flux_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     problem = bindings_problem()
     if problem:
         pytest.fail(problem)  # Flux is here: its bindings must be too
-    instance = start_instance(FLUX, tmp_path_factory.mktemp("flux-receiver"))
+    slow = str(Path(__file__).with_name("slow_validator.py"))  # holds marked jobs in job-ingest
+    instance = start_instance(FLUX, tmp_path_factory.mktemp("flux-receiver"), validator_plugins=["jobspec", slow])
     env = {**os.environ, "FLUX_URI": instance.uri}
     try:
         subprocess.run([FLUX, "queue", "stop", "--quiet"], env=env, check=True)
@@ -50,7 +55,8 @@ def flux_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def flux_jobs_by_key(uri: str) -> dict[str, list[int]]:
-    """Every job in the instance, by the submit key it carries (Flux's own record)."""
+    """Every job in the instance, by the submit key it carries (Flux's own record); the held
+    probes of the receivers' settling (see Client.settle) under "settle" (never run)."""
     import flux
 
     handle = flux.Flux(uri)
@@ -62,7 +68,8 @@ def flux_jobs_by_key(uri: str) -> dict[str, list[int]]:
     for job_id, future in futures:
         spec = future.get()["jobspec"]
         spec = json.loads(spec) if isinstance(spec, str) else spec
-        key = ((spec.get("attributes") or {}).get("user") or {}).get("jobspec", {}).get("submit_key")
+        mark = ((spec.get("attributes") or {}).get("user") or {}).get("jobspec", {})
+        key = "settle" if mark.get("settle") else mark.get("submit_key")
         by_key.setdefault(str(key), []).append(job_id)
     return by_key
 
@@ -85,14 +92,17 @@ def test_kill_9_at_random_moments_on_flux(flux_uri: str, tmp_path: Path) -> None
     ]
     spool = Spool(tmp_path / "spool")
     for i in range(JOBSPECS):
-        spool.enqueue_text(one_core_jobspec(steps, "true"), f"j{i:03}.yaml")
+        data = yaml.safe_load(one_core_jobspec(steps, "true"))
+        if i % SLOW_EVERY == 0:  # its jobs take a while in job-ingest (slow_validator.py)
+            data["attributes"] = {"user": {"slow": True}}
+        spool.enqueue_text(yaml.safe_dump(data), f"j{i:03}.yaml")
     rng = random.Random(20261129)
     kills = 0
     deadline = time.monotonic() + 600
     while (spool.waiting() or list(spool.dir("active").glob("*.yaml"))) and time.monotonic() < deadline:
         receiver = receive(spool.root, flux_uri)
         try:
-            receiver.wait(timeout=rng.uniform(0.2, 1.5))
+            receiver.wait(timeout=rng.uniform(0.3, 2.0))
         except subprocess.TimeoutExpired:
             receiver.send_signal(signal.SIGKILL)
             receiver.wait()
@@ -104,6 +114,8 @@ def test_kill_9_at_random_moments_on_flux(flux_uri: str, tmp_path: Path) -> None
             filed.setdefault(path.stem, []).append(state)
     assert len(filed) == JOBSPECS and all(states == ["done"] for states in filed.values()), filed
     by_key = flux_jobs_by_key(flux_uri)
+    probes = by_key.pop("settle", [])
+    assert probes, "no receiver settled Flux's submissions before resuming a dead one's jobspecs"
     expected = {f"{name}.{index}" for name in filed for index in (1, 2)}
     assert set(by_key) == expected  # every submit step reached Flux, and nothing else did ...
     assert {len(ids) for ids in by_key.values()} == {1}  # ... exactly once
@@ -111,3 +123,39 @@ def test_kill_9_at_random_moments_on_flux(flux_uri: str, tmp_path: Path) -> None
     for result in spool.dir("done").glob("*.result.json"):
         recorded.update(json.loads(result.read_text())["job_ids"])
     assert len(recorded) == 2 * JOBSPECS  # and the results name those jobs
+
+
+@pytest.mark.parametrize("interface", ["bindings", "command"])
+def test_settle_returns_once_a_submission_on_its_way_is_listed(
+    flux_uri: str, interface: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job held in job-ingest (its validator takes a while) is listed when `settle`
+    returns, through either client: what a receiver resuming a dead one's runs relies on."""
+    import flux.job
+
+    import flux
+    from jobspec.transformers.flux import jobids
+    from jobspec.transformers.flux.client import BindingsClient, CommandClient
+    from jobspec.transformers.flux.resume import settle
+
+    monkeypatch.setenv("FLUX_URI", flux_uri)
+    spec = json.loads(json.dumps(SETTLE_CASE))
+    spec["attributes"]["user"]["jobspec"]["submit_key"] = f"settle-{interface}.1"
+    on_its_way = flux.job.submit_async(flux.Flux(flux_uri), json.dumps(spec))
+    client = BindingsClient(FLUX) if interface == "bindings" else CommandClient(FLUX)
+    before = set(client.job_ids())
+    settle(client)
+    listed = set(client.job_ids()) - before
+    assert jobids.encode(on_its_way.get_id()) in listed
+    probes = [job for job in listed if client.jobspecs([job])[job]["attributes"]["user"]["jobspec"].get("settle")]
+    assert len(probes) == 1  # held, then cancelled: it never ran
+    assert client.wait(probes[0], timeout=30).state == "cancelled"
+
+
+# A job the slow validator holds (attributes.user.slow, and the key of a step 1)
+SETTLE_CASE = {
+    "version": 1,
+    "resources": [{"type": "slot", "count": 1, "label": "task", "with": [{"type": "core", "count": 1}]}],
+    "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
+    "attributes": {"system": {"duration": 0, "cwd": "/tmp"}, "user": {"slow": True, "jobspec": {}}},
+}

@@ -58,7 +58,7 @@ def test_an_unexpected_error_files_the_jobspec_as_failed_once(tmp_path: Path, mo
     def explode(*_: object, **__: object) -> None:
         raise ValueError("something nobody expected")
 
-    monkeypatch.setattr("jobspec.engine.run.execute", explode)
+    monkeypatch.setattr("jobspec.engine.run.Execution.start", explode)
     counts = Receiver(spool, "local").run(once=True)
     assert counts.failed == 1
     [failed] = [p for p in spool.dir("failed").iterdir() if p.suffix == ".yaml"]

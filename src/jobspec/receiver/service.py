@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.document.problems import JobspecError
-from jobspec.engine.run import Reporter
-from jobspec.plugin.errors import TransformerUnavailable
+from jobspec.engine.pipeline import Window
+from jobspec.engine.run import Execution, Reporter
+from jobspec.plugin.errors import TransformerError, TransformerUnavailable
 from jobspec.plugin.transformer import Transformer
 from jobspec.receiver.spool import Claim, NotAJobspecFile, Spool
 from jobspec.receiver.taken_in import taken_in
@@ -59,6 +60,15 @@ class _LogStream:
 
 
 @dataclass
+class UnderWay:
+    """A claimed jobspec whose run has started: its last job step may await an answer."""
+
+    claim: Claim
+    result: dict[str, Any]
+    execution: Execution
+
+
+@dataclass
 class Counts:
     done: int = 0
     failed: int = 0
@@ -86,9 +96,11 @@ class Receiver:
         self.stopping = threading.Event()
         self.counts = Counts()
         self._queue: deque[str] = deque()
+        self._orphans: deque[Claim] = deque()  # of dead receivers, locked by this one, to resume
         self._queue_lock = threading.Lock()
         self._recovered_at = 0.0
         self._transformer: Transformer | None = None
+        self._in_flight = 1
         self.choice: Choice | None = None
 
     def transformer(self) -> Transformer:
@@ -101,24 +113,28 @@ class Receiver:
         return self._transformer
 
     # -- finding work -------------------------------------------------------------
-    def _claims(self, once: bool) -> Iterator[Claim]:
-        """Claims, oldest first: orphans of dead receivers, then incoming/."""
+    def _claims(self, once: bool, idle: Callable[[], None]) -> Iterator[Claim]:
+        """Claims, oldest first: orphans of dead receivers, then incoming/. ``idle`` is called
+        whenever nothing is waiting (the worker finishes what it has under way)."""
         while not self.stopping.is_set():
             claim = self._next_claim()
             if claim is not None:
                 yield claim
-            elif once:
+                continue
+            idle()
+            if once:
                 return
-            else:
-                self.stopping.wait(self.poll)
+            self.stopping.wait(self.poll)
 
     def _next_claim(self) -> Claim | None:
         with self._queue_lock:
             if time.monotonic() - self._recovered_at > RECOVER_EVERY:
                 self._recovered_at = time.monotonic()
-                for orphan in self.spool.orphans():
-                    log.info("%s: resuming (its receiver stopped)", orphan.id)
-                    return orphan
+                self._orphans.extend(self._recover())
+            if self._orphans:
+                orphan = self._orphans.popleft()
+                log.info("%s: resuming (its receiver stopped)", orphan.id)
+                return orphan
             while True:
                 if not self._queue:
                     try:
@@ -143,17 +159,39 @@ class Receiver:
                     return claim
                 # vanished or claimed by another receiver: next
 
+    def _recover(self) -> list[Claim]:
+        """Claims whose receiver died, locked by this one to resume, once the scheduler has
+        settled what that receiver left on its way (see Transformer.settle_submissions);
+        none this time when it cannot tell (they are tried again later)."""
+        orphans = self.spool.orphans()
+        if not orphans:
+            return []
+        try:
+            self.transformer().settle_submissions()
+        except (TransformerError, TransformerUnavailable) as e:
+            log.error("not resuming %d jobspecs of a stopped receiver yet: %s", len(orphans), e)
+            for orphan in orphans:
+                orphan.release()
+            return []
+        return orphans
+
     # -- running --------------------------------------------------------------------
     def process(self, claim: Claim) -> None:
         """Plan and run one jobspec, journaled; then file it as done or failed."""
+        under_way = self.start(claim)
+        if under_way is not None:
+            self.finish(under_way)
+
+    def start(self, claim: Claim) -> UnderWay | None:
+        """Plan one jobspec and run its steps, journaled; None when it is already filed (bad
+        input) or given back. Its last job step may still wait for the scheduler's answer."""
         from jobspec.api import installed_transformers
         from jobspec.document.load import load
         from jobspec.engine.journal import Journal
         from jobspec.engine.plan import plan
-        from jobspec.engine.run import execute
+        from jobspec.engine.run import Execution
 
-        started = time.time()
-        result: dict[str, Any] = {"id": claim.id, "file": claim.name, "started": started}
+        result: dict[str, Any] = {"id": claim.id, "file": claim.name, "started": time.time()}
         try:
             jobspec = load(claim.path, check=False)
             jobspec.source = claim.name  # where the user will look for it: done/ or failed/
@@ -162,14 +200,25 @@ class Receiver:
             stream = _LogStream(claim.id)
             reporter = Reporter(stream=stream, output=stream, color=False)  # type: ignore[arg-type]
             journal = Journal(claim.journal_path, key_prefix=claim.id)
-            run = execute(the_plan, reporter, journal=journal, should_stop=self.stopping.is_set)
+            execution = Execution(the_plan, reporter, journal=journal, should_stop=self.stopping.is_set, pipelined=True)
+            return UnderWay(claim, result, execution.start())
         except TransformerUnavailable as e:  # not the jobspec's fault: leave it waiting
             log.error("%s: %s", claim.id, e)
             self.counts.add("errors")
             self._give_back(claim)
-            return
+            return None
         except JobspecError as e:
             result.update(state="failed", reason=str(e), problems=[p.to_dict() for p in e.problems])
+        except OSError as e:
+            result.update(state="failed", reason=f"cannot run: {e}")
+        self._file(claim, result)
+        return None
+
+    def finish(self, under_way: UnderWay) -> None:
+        """Take the scheduler's answer to a run's last step, then file the jobspec."""
+        claim, result = under_way.claim, under_way.result
+        try:
+            run = under_way.execution.finish()
         except OSError as e:
             result.update(state="failed", reason=f"cannot run: {e}")
         else:
@@ -178,6 +227,9 @@ class Receiver:
                 return
             result.update(run.to_dict())
             result.update(state="done" if run.ok else "failed", reason=run.error)
+        self._file(claim, result)
+
+    def _file(self, claim: Claim, result: dict[str, Any]) -> None:
         result["ended"] = time.time()
         state = result["state"]
         try:
@@ -200,13 +252,33 @@ class Receiver:
         log.info("%s: stopped between steps; left waiting for the next receiver", claim.id)
 
     def _work(self, once: bool) -> None:
-        for claim in self._claims(once):
-            try:
-                self.process(claim)
-            except Exception as e:  # a bug must not take the receiver down, nor retry the jobspec forever
-                log.exception("%s: unexpected error", claim.id)
-                self.counts.add("errors")
-                self._fail(claim, f"unexpected error while running it: {type(e).__name__}: {e}")
+        """One worker: claims in turn, up to ``in_flight`` of them under way (see
+        Transformer.in_flight); what is under way is finished before the worker waits for
+        more work or stops."""
+        window: Window[UnderWay] = Window(self._in_flight, self._finish_guarded)
+        try:
+            for claim in self._claims(once, window.drain):
+                try:
+                    under_way = self.start(claim)
+                except Exception as e:
+                    self._unexpected(claim, e)
+                    continue
+                if under_way is not None:
+                    window.add(under_way)
+        finally:
+            window.drain()
+
+    def _finish_guarded(self, under_way: UnderWay) -> None:
+        try:
+            self.finish(under_way)
+        except Exception as e:
+            self._unexpected(under_way.claim, e)
+
+    def _unexpected(self, claim: Claim, e: Exception) -> None:
+        """A bug must not take the receiver down, nor retry the jobspec forever."""
+        log.exception("%s: unexpected error", claim.id)
+        self.counts.add("errors")
+        self._fail(claim, f"unexpected error while running it: {type(e).__name__}: {e}")
 
     def _fail(self, claim: Claim, reason: str) -> None:
         """File a claim in failed/ with ``reason``; left in active/ only if even that fails."""
@@ -226,8 +298,10 @@ class Receiver:
                 self.spool.create((name,))
             except OSError as e:  # each jobspec that cannot be filed is reported, and kept
                 log.error("cannot create %s: %s", self.spool.dir(name), e)
-        # One thread a worker, not Transformer.threads: a killed receiver's submissions still in
-        # flight may reach Flux after the next receiver looked their keys up (see README)
+        try:  # jobspecs a worker keeps under way (see Transformer.in_flight)
+            self._in_flight = self.transformer().in_flight
+        except Exception:  # each jobspec will fail with the reason
+            self._in_flight = 1
         threads = [threading.Thread(target=self._work, args=(once,), daemon=True) for _ in range(self.workers)]
         for thread in threads:
             thread.start()

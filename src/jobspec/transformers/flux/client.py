@@ -14,6 +14,7 @@ every locale reads. Commands run as argv lists, never through a shell.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import importlib.util
 import json
@@ -25,7 +26,6 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from jobspec.plugin import JobStatus, TransformerError
 from jobspec.transformers.flux import command_lines, jobids, outcome
-from jobspec.transformers.flux.jobspec_v1 import USER_KEY
 
 if TYPE_CHECKING:
     import subprocess
@@ -130,25 +130,42 @@ class Client:
     def jobspec_of(self, job_id: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def recent_jobs(self, count: int = 200) -> list[str]:
-        done = self.run_flux(command_lines.recent_jobs())
+    # ---------------------------------------------------------------- for resuming (see `resume`)
+
+    def ingest_stats(self) -> Any:
+        """job-ingest's counters: its validator's backlog says what is still being checked."""
+        done = self.run_flux(command_lines.ingest_stats())
         if done.returncode != 0:
             raise FluxError(_message(done))
-        return [jobids.encode(int(line)) for line in done.stdout.split()[:count] if line.isdigit()]
+        return json.loads(done.stdout)
 
-    def find_job(self, key: str, count: int = 200) -> str | None:
-        """The job submitted with ``key`` (attributes.user.jobspec.submit_key) among this
-        user's recent jobs, newest first; None when there is none. Only a resumed run asks."""
-        for job_id in self.recent_jobs(count):
-            try:
-                spec = self.jobspec_of(job_id)
-            except FluxError:
-                continue
-            user = (spec.get("attributes") or {}).get("user") or {}
-            mark = user.get(USER_KEY) if isinstance(user, dict) else None
-            if isinstance(mark, dict) and mark.get("submit_key") == key:
-                return job_id
-        return None
+    def submit_held(self, jobspec: Mapping[str, Any]) -> str:
+        """Submit a job that never runs (urgency 0) and return its id."""
+        done = self.run_flux(command_lines.job_submit_held(), input=json.dumps(jobspec))
+        if done.returncode != 0:
+            raise FluxError(_message(done))
+        return jobids.normalise(done.stdout.strip().splitlines()[-1])
+
+    def wait_listed(self, job_id: str) -> None:
+        """Return once job-list lists the job (it holds the request until then)."""
+        done = self.run_flux(command_lines.listed(str(jobids.decode(job_id))), timeout=60)
+        if done.returncode != 0:
+            raise FluxError(_message(done))
+
+    def job_ids(self) -> list[str]:
+        """Every job of this user's in the instance, in any state."""
+        done = self.run_flux(command_lines.user_jobs())
+        if done.returncode != 0:
+            raise FluxError(_message(done))
+        return [jobids.encode(int(line)) for line in done.stdout.split() if line.isdigit()]
+
+    def jobspecs(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The jobspec of each of ``job_ids`` that is still there."""
+        found = {}
+        for job_id in job_ids:
+            with contextlib.suppress(FluxError):
+                found[job_id] = self.jobspec_of(job_id)
+        return found
 
 
 class CommandClient(Client):
@@ -330,6 +347,47 @@ class BindingsClient(Client):
                 lib.flux_future_destroy(future)
 
         return answer
+
+    def ingest_stats(self) -> Any:
+        try:
+            return self.handle.rpc("job-ingest.stats-get").get()
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+
+    def submit_held(self, jobspec: Mapping[str, Any]) -> str:
+        return self._send(jobspec, urgency=0)()
+
+    def wait_listed(self, job_id: str) -> None:
+        try:
+            self.handle.rpc("job-list.list-id", {"id": jobids.decode(job_id), "attrs": []}).get()
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+
+    def job_ids(self) -> list[str]:
+        query = {"max_entries": 0, "attrs": [], "states": 0, "results": 0, "constraint": {"userid": [os.getuid()]}}
+        try:
+            jobs = self.handle.rpc("job-list.list", query).get()["jobs"]
+        except OSError as e:
+            raise FluxError(e.strerror or str(e)) from None
+        return [jobids.encode(int(job["id"])) for job in jobs]
+
+    def jobspecs(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Asked for all at once, then collected: one round trip's wait, not one a job."""
+        handle = self.handle
+        asked = [
+            (job_id, handle.rpc("job-info.lookup", {"id": jobids.decode(job_id), "keys": ["jobspec"], "flags": 0}))
+            for job_id in job_ids
+        ]
+        found = {}
+        for job_id, future in asked:
+            try:
+                spec = future.get().get("jobspec")
+            except OSError:
+                continue  # purged meanwhile
+            spec = json.loads(spec) if isinstance(spec, str) else spec
+            if isinstance(spec, dict):
+                found[job_id] = spec
+        return found
 
     def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
         try:

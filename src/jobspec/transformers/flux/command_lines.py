@@ -301,11 +301,26 @@ def getattr_(name: str) -> list[str]:
     return [FLUX, "getattr", name]
 
 
-def recent_jobs() -> list[str]:
+def user_jobs() -> list[str]:
     """The ids (decimal) of all this user's jobs, in any state, newest first. All: ``flux
     jobs --count=N`` takes the first N in job-list's order, which puts pending jobs
     first, oldest first (a backlog would hide the newest), then sorts those."""
     return [FLUX, "jobs", "-a", "--no-header", "--count=0", "--sort=-t_submit", "--format={id.dec}"]
+
+
+def ingest_stats() -> list[str]:
+    """job-ingest's counters (JSON): its validator's backlog says what is still being checked."""
+    return [FLUX, "module", "stats", "job-ingest"]
+
+
+def job_submit_held() -> list[str]:
+    """Submit the jobspec on standard input held (urgency 0: it never runs)."""
+    return [FLUX, "job", "submit", "--urgency=0"]
+
+
+def listed(job_id: str) -> list[str]:
+    """Returns once job-list knows the job (it waits for one just submitted)."""
+    return [FLUX, "job", "list-ids", job_id]
 
 
 def job_info(job_id: str, key: str = "jobspec") -> list[str]:

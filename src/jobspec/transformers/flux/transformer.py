@@ -25,6 +25,7 @@ import posixpath
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jobspec.plugin import (
@@ -42,6 +43,7 @@ from jobspec.plugin import (
     StepOutput,
     SubmitStep,
     Transformer,
+    TransformerError,
     TransformerOptions,
     TransformerUnavailable,
     UnsetStep,
@@ -49,7 +51,7 @@ from jobspec.plugin import (
     error_sink,
     wait_reporting,
 )
-from jobspec.transformers.flux import command_lines, jobids, limits, rfc25, templates
+from jobspec.transformers.flux import command_lines, jobids, limits, resume, rfc25, templates
 from jobspec.transformers.flux.client import (
     INTERFACES,
     Client,
@@ -432,9 +434,21 @@ class FluxTransformer(Transformer):
 
     def find_job(self, key: str) -> str | None:
         try:
-            return self._connect().find_job(key)
+            return self._submit_keys.find(self._connect(), key)
         except FluxError:
             return None
+
+    @cached_property
+    def _submit_keys(self) -> resume.SubmitKeys:
+        return resume.SubmitKeys()
+
+    def settle_submissions(self) -> None:
+        """Flux answers a submission once job-ingest has checked and committed it, in batches:
+        `resume.settle` waits until those a dead receiver left on their way are listed."""
+        try:
+            resume.settle(self._connect())
+        except FluxError as e:
+            raise TransformerError(f"cannot tell which submissions reached Flux: {e}") from None
 
 
 for _step in (WriterStep, CopyStep, SetStep, UnsetStep, FluxSubmit, FluxBatch, FluxStage):
