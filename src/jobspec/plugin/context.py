@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from jobspec.plugin.errors import StepError
-from jobspec.plugin.paths import claim_stage, outside_reason, resolve_in_stage, stage_refusal
+from jobspec.plugin.paths import claim_stage, new_temp_stage, outside_reason, resolve_in_stage, stage_refusal
 from jobspec.plugin.progress import JobEvents
 
 if TYPE_CHECKING:
@@ -96,10 +96,7 @@ class StepContext:
         if self.state.temp_stage is None:
             if self.dry_run:
                 return Path(NEW_STAGE)
-            import tempfile  # here: validate and dry runs never need it, and it costs start-up
-
-            self.state.temp_stage = Path(tempfile.mkdtemp(prefix="jobspec-"))
-            claim_stage(self.state.temp_stage)
+            self.state.temp_stage = new_temp_stage()  # no marker: `is_temp_stage` knows it
         return self.state.temp_stage
 
     def stage_path(self, relative: str) -> Path:
