@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 
 def outside_reason(relative: str) -> str | None:
@@ -12,25 +12,49 @@ def outside_reason(relative: str) -> str | None:
         return "must be a file name inside the staging directory, not empty or padded with spaces"
     if "\0" in relative:
         return "must not contain a NUL character"
-    pure = PurePosixPath(relative)
-    if pure.is_absolute():
+    if relative.startswith("/"):
         return f"'{relative}' is an absolute path: give a path inside the staging directory"
-    if ".." in pure.parts:
+    if ".." in relative.split("/"):
         return f"'{relative}' leads out of the staging directory ('..' is not allowed)"
     return None
 
 
-def resolve_in_stage(stage: Path, relative: str) -> Path:
-    """The path of ``relative`` in ``stage``; ValueError if it leads out (symlinks included)."""
+def resolve_in_stage(stage: Path, relative: str, root: str | None = None) -> Path:
+    """The path of ``relative`` in ``stage``; ValueError if it leads out (symlinks included).
+    ``root``: the stage's real path, when the caller has it already (`real_stage`)."""
     reason = outside_reason(relative)
     if reason:
         raise ValueError(reason)
-    root = stage.resolve()
-    full = root / relative
-    real = full.resolve()
-    if real != root and not real.is_relative_to(root):
+    root = root or real_stage(stage)
+    real = _real_under(root, relative)
+    if real != root and not real.startswith(root.rstrip("/") + "/"):
         raise ValueError(f"'{relative}' leads out of the staging directory through a symbolic link")
-    return full
+    return Path(root, relative)
+
+
+def real_stage(stage: Path) -> str:
+    """The stage's real path (links followed), as `resolve_in_stage` compares against."""
+    return os.path.realpath(stage)
+
+
+def _real_under(root: str, relative: str) -> str:
+    """The real path of ``relative`` under the real path ``root``: os.path.realpath's answer,
+    found by looking at the parts of ``relative`` only, and only down to the first that does
+    not exist yet (usually the file a step is about to write: one lstat, not one a part of
+    the whole path). A link on the way: realpath itself."""
+    import stat
+
+    parts = [part for part in relative.split("/") if part and part != "."]
+    path = root.rstrip("/")
+    for i, part in enumerate(parts):
+        path = f"{path}/{part}"
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return "/".join((path, *parts[i + 1 :]))  # nothing there, so no link below it either
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(root, relative))
+    return path or "/"
 
 
 # The staging directory: jobspec writes only into one it made, a new one, or an empty one;
