@@ -76,3 +76,9 @@ def test_yaml_documents_that_hurt_are_refused(text: str, message: str) -> None:
 
 def test_a_recursive_alias_is_refused() -> None:
     assert "levels deep" in refused("a: &x [1, *x]\n")
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!bool maybe", "!!float x", "!!timestamp x", '!!int ""'])
+def test_a_value_its_tag_does_not_fit_is_refused_with_its_place(value: str) -> None:
+    message = refused(f"a: 1\nb: {value}\n")
+    assert "doc.yaml:2:4: " in message and "cannot be read as !!" in message

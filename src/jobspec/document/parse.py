@@ -123,6 +123,14 @@ def _strict_loader() -> Any:
                         )
             return super().construct_mapping(node, deep=deep)
 
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except _SCALAR_ERRORS:
+                if not isinstance(node, yaml.ScalarNode):
+                    raise
+                raise _unreadable(node) from None
+
     _LOADER = StrictLoader
     return _LOADER
 
@@ -172,7 +180,10 @@ class _FastBuild:
                     self.odd = True
                 value: Any = text
             elif tag in _PLAIN_SCALARS:
-                value = self.constructors[tag](self.loader, node)
+                try:
+                    value = self.constructors[tag](self.loader, node)
+                except _SCALAR_ERRORS:
+                    raise _unreadable(node) from None
             else:
                 raise _Unusual
             done = (value, 1 + len(text) // 1000)
@@ -223,6 +234,17 @@ _TOO_BIG = (
     f"this document stands for more than {MAX_EXPANDED:,} values once its aliases (*name) are "
     "expanded: refused (a jobspec is small; write the values out, or use fewer nested aliases)"
 )
+
+
+# What PyYAML's scalar constructors raise for a value their explicit tag does not fit (!!int abc)
+_SCALAR_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError)
+
+
+def _unreadable(node: Any) -> _Refused:
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    return _Refused(
+        f"{shown(node.value)} cannot be read as !!{kind}: remove the tag, or write such a value", node.start_mark
+    )
 
 
 def _encodes(text: str) -> bool:
