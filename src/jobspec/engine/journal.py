@@ -30,8 +30,9 @@ class Journal:
         self.completed: dict[int, dict[str, Any]] = {}
         # An earlier attempt got as far as its first step (the stage line comes first):
         # only then can a job have been submitted without being recorded.
-        self.resumed = self.path.exists()
-        self._read()
+        self.resumed = os.path.exists(self.path)  # (a new run's usual case: one failed stat, no open)
+        if self.resumed:
+            self._read()
 
     def _read(self) -> None:
         try:
