@@ -50,10 +50,19 @@ class Journal:
                 self.completed[int(entry["index"])] = entry
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # it names the stage and jobs
-        with os.fdopen(fd, "a") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
+        data = (json.dumps(entry, default=str) + "\n").encode()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.path, flags, 0o600)  # private: it names the stage and jobs
+        except FileNotFoundError:  # its folder is made the first time only
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o600)
+        try:
+            view = memoryview(data)
+            while view:  # one write, as a line is short: a kill leaves a whole line or none
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
     def set_stage(self, stage: str) -> str:
         self._append({"stage": stage})
