@@ -129,3 +129,28 @@ def test_a_missing_working_directory_fails_the_job_step_with_the_reason(tmp_path
     assert f"the working directory {tmp_path / 'no-such-folder'} (attributes.system.cwd) does not exist" in (
         done.stdout + done.stderr
     )
+
+
+def test_a_temporary_stage_an_earlier_run_made_may_be_named_and_no_other(tmp_path: Path) -> None:
+    """Temporary stages carry no marker file (a new file a run costs CPU): jobspec knows its
+    own by where, how and by whom they were made (a private jobspec-* in the temporary directory)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    first = jobspec_with(tmp_path, [{"step": "write", "filename": "job.sh"}], "first.yaml")
+    assert jobspec_cli("run", "-t", "local", str(first), env={"TMPDIR": str(temp)}).returncode == 0
+    (made,) = temp.glob("jobspec-*")
+    assert sorted(p.name for p in made.iterdir()) == ["job.sh"]  # no marker in it
+    lookalike = temp / "jobspec-lookalike"  # not private: not one mkdtemp made
+    lookalike.mkdir(mode=0o755)
+    lookalike.chmod(0o755)
+    (lookalike / "notes.txt").write_text("mine\n")
+    elsewhere = tmp_path / "jobspec-elsewhere"  # private, but not in the temporary directory
+    elsewhere.mkdir(mode=0o700)
+    (elsewhere / "notes.txt").write_text("mine\n")
+    for stage, code in ((made, 0), (lookalike, 2), (elsewhere, 2)):
+        steps = [{"step": "set", "key": "stage", "value": str(stage)}, {"step": "write", "filename": "job.sh"}]
+        done = jobspec_cli("run", "-t", "local", str(jobspec_with(tmp_path, steps)), env={"TMPDIR": str(temp)})
+        assert done.returncode == code, done.stdout + done.stderr
+        if code:
+            assert "already holds files jobspec did not put there" in done.stderr
+            assert not (stage / "job.sh").exists()

@@ -47,7 +47,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__requires_key not in []:
                         data__requires_value = data__requires.get(data__requires_key)
                         try:
-                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(data__requires_value, custom_formats, (name_prefix or "data") + ".requires.{data__requires_key}".format(**locals()))
+                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_requirements(data__requires_value, custom_formats, (name_prefix or "data") + f".requires.{data__requires_key}")
                         except JsonSchemaValuesException as e:
                             errors.extend(e.errors)
         if "resources" in data_keys:
@@ -62,7 +62,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__resources_key not in []:
                         data__resources_value = data__resources.get(data__resources_key)
                         try:
-                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__resources_value, custom_formats, (name_prefix or "data") + ".resources.{data__resources_key}".format(**locals()))
+                            validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__resources_value, custom_formats, (name_prefix or "data") + f".resources.{data__resources_key}")
                         except JsonSchemaValuesException as e:
                             errors.extend(e.errors)
         if "groups" in data_keys:
@@ -75,7 +75,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                 data__groups_len = len(data__groups)
                 for data__groups_x, data__groups_item in enumerate(data__groups):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + f".groups[{data__groups_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "tasks" in data_keys:
@@ -88,7 +88,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                 data__tasks_len = len(data__tasks)
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + f".tasks[{data__tasks_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
@@ -110,7 +110,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json(dat
                     if data__settings_key not in []:
                         data__settings_value = data__settings.get(data__settings_key)
                         if not isinstance(data__settings_value, (str, int, float, Decimal, bool)):
-                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".settings.{data__settings_key}".format(**locals()) + " must be string or number or boolean", value=data__settings_value, name="" + (name_prefix or "data") + ".settings.{data__settings_key}".format(**locals()) + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
+                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".settings.{data__settings_key}" + " must be string or number or boolean", value=data__settings_value, name="" + (name_prefix or "data") + f".settings.{data__settings_key}" + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
         if data_keys:
             errors.append(JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties", value=data, name="" + (name_prefix or "data") + "", definition={'$schema': 'http://json-schema.org/draft-07/schema#', '$id': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json', 'title': 'jobspec, next generation', 'description': "The upstream's second form of the jobspec (compspec/jobspec 0.1.x, 'JobSpec the Next Generation'): named resource graphs, named requirement sets, a list of tasks and a list of groups. Stricter than the upstream's own schema: unknown fields and resource types are refused (with a did-you-mean) instead of being ignored. Rules a schema cannot say (names that name nothing, dependency cycles, groups that contain themselves) are checked in code (document/nextgen.py).", 'type': 'object', 'required': ['version'], 'additionalProperties': False, 'properties': {'version': {'type': 'integer', 'enum': [1]}, 'name': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'object', 'additionalProperties': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}}, 'resources': {'type': 'object', 'additionalProperties': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'settings': {'description': "jobspec's own extension: settings of the run (stage, sharedfs, slurm.partition, ...), as set steps would give them", 'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}}, 'definitions': {'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'name': {'type': 'string', 'minLength': 1}, 'requirements': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'resource': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'type': ['array', 'object'], 'items': {'type': 'object'}, 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}, 'with': {'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}}}, 'step': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}, 'task': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'type': 'string', 'minLength': 1}, 'group': {'type': 'string', 'minLength': 1}, 'local': {'type': 'boolean'}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'replicas': {'type': 'integer', 'minimum': 1, 'maximum': 1000000}, 'steps': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'enum': ['stage']}, 'path': {'type': 'string', 'minLength': 1}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}, 'group': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'type': 'string', 'minLength': 1}, 'resources': {'type': 'string', 'minLength': 1}, 'requires': {'type': 'string', 'minLength': 1}, 'depends_on': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}}, 'tasks': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'command': {'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'group': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'local': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'steps': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/step'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'groups': {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'properties': {'name': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'resources': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}, 'depends_on': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/name'}}, 'tasks': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/task'}}, 'groups': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/group'}}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}}}}, 'attributes': {'type': 'object', 'additionalProperties': False, 'properties': {'duration': {'type': ['number', 'string'], 'minimum': 0}, 'cwd': {'type': 'string', 'minLength': 1}, 'environment': {'type': 'object', 'additionalProperties': {'type': ['string', 'number', 'boolean']}}, 'watch': {'type': 'boolean'}}}}}}}, rule='additionalProperties'))
     if errors: raise JsonSchemaValuesException(errors)
@@ -152,7 +152,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                     if data__environment_key not in []:
                         data__environment_value = data__environment.get(data__environment_key)
                         if not isinstance(data__environment_value, (str, int, float, Decimal, bool)):
-                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".environment.{data__environment_key}".format(**locals()) + " must be string or number or boolean", value=data__environment_value, name="" + (name_prefix or "data") + ".environment.{data__environment_key}".format(**locals()) + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
+                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".environment.{data__environment_key}" + " must be string or number or boolean", value=data__environment_value, name="" + (name_prefix or "data") + f".environment.{data__environment_key}" + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
         if "watch" in data_keys:
             data_keys.remove("watch")
             data__watch = data["watch"]
@@ -193,7 +193,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command must contain at least 1 items", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'type': ['string', 'array'], 'minLength': 1, 'minItems': 1, 'items': {'type': 'string'}}, rule='minItems'))
                 for data__command_x, data__command_item in enumerate(data__command):
                     if not isinstance(data__command_item, (str)):
-                        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + " must be string", value=data__command_item, name="" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + "", definition={'type': 'string'}, rule='type'))
+                        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".command[{data__command_x}]" + " must be string", value=data__command_item, name="" + (name_prefix or "data") + f".command[{data__command_x}]" + "", definition={'type': 'string'}, rule='type'))
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
@@ -230,7 +230,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                 data__dependson_len = len(data__dependson)
                 for data__dependson_x, data__dependson_item in enumerate(data__dependson):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + f".depends_on[{data__dependson_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "replicas" in data_keys:
@@ -250,7 +250,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                 data__steps_len = len(data__steps)
                 for data__steps_x, data__steps_item in enumerate(data__steps):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(data__steps_item, custom_formats, (name_prefix or "data") + ".steps[{data__steps_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_step(data__steps_item, custom_formats, (name_prefix or "data") + f".steps[{data__steps_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
@@ -357,7 +357,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                 data__dependson_len = len(data__dependson)
                 for data__dependson_x, data__dependson_item in enumerate(data__dependson):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + ".depends_on[{data__dependson_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_name(data__dependson_item, custom_formats, (name_prefix or "data") + f".depends_on[{data__dependson_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "tasks" in data_keys:
@@ -370,7 +370,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                 data__tasks_len = len(data__tasks)
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + f".tasks[{data__tasks_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "groups" in data_keys:
@@ -383,7 +383,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                 data__groups_len = len(data__groups)
                 for data__groups_x, data__groups_item in enumerate(data__groups):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + ".groups[{data__groups_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_group(data__groups_item, custom_formats, (name_prefix or "data") + f".groups[{data__groups_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
@@ -474,7 +474,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".with must contain at least 1 items", value=data__with, name="" + (name_prefix or "data") + ".with", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'core', 'gpu']}, 'count': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'replicas': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/count'}, 'label': {'type': 'string', 'minLength': 1}, 'exclusive': {'type': 'boolean'}, 'schedule': {'type': 'boolean'}, 'requires': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/requirements'}, 'attributes': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/attributes'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-nextgen.json#/definitions/resource'}}}}}, rule='minItems'))
                 for data__with_x, data__with_item in enumerate(data__with):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__with_item, custom_formats, (name_prefix or "data") + ".with[{data__with_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__definitions_resource(data__with_item, custom_formats, (name_prefix or "data") + f".with[{data__with_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if data_keys:
@@ -491,7 +491,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
         data_len = len(data)
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (dict)):
-                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be object", value=data_item, name="" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + "", definition={'type': 'object'}, rule='type'))
+                errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f"[{data_x}]" + " must be object", value=data_item, name="" + (name_prefix or "data") + f"[{data_x}]" + "", definition={'type': 'object'}, rule='type'))
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
         data_keys = set(data.keys())
@@ -499,7 +499,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_nextgen_json__de
             if data_key not in []:
                 data_value = data.get(data_key)
                 if not isinstance(data_value, (dict)):
-                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".{data_key}".format(**locals()) + " must be object", value=data_value, name="" + (name_prefix or "data") + ".{data_key}".format(**locals()) + "", definition={'type': 'object'}, rule='type'))
+                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".{data_key}" + " must be object", value=data_value, name="" + (name_prefix or "data") + f".{data_key}" + "", definition={'type': 'object'}, rule='type'))
     if errors: raise JsonSchemaValuesException(errors)
     return data
 

@@ -40,7 +40,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json(data, cu
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".resources must contain less than or equal to 1 items", value=data__resources, name="" + (name_prefix or "data") + ".resources", definition={'type': 'array', 'minItems': 1, 'maxItems': 1, 'items': {'type': 'object', 'required': ['type', 'count'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'socket', 'core', 'gpu', 'memory']}, 'count': {'anyOf': [{'$ref': '#/definitions/count'}, {'$ref': '#/definitions/range'}]}, 'label': {'type': 'string', 'minLength': 1}, 'unit': {'type': 'string'}, 'id': {'type': 'string'}, 'exclusive': {'type': 'boolean'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/vertex'}}}}}, rule='maxItems'))
                 for data__resources_x, data__resources_item in enumerate(data__resources):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_vertex(data__resources_item, custom_formats, (name_prefix or "data") + ".resources[{data__resources_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_vertex(data__resources_item, custom_formats, (name_prefix or "data") + f".resources[{data__resources_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "task" in data_keys:
@@ -64,7 +64,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json(data, cu
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".tasks must contain less than or equal to 1 items", value=data__tasks, name="" + (name_prefix or "data") + ".tasks", definition={'type': 'array', 'minItems': 1, 'maxItems': 1, 'items': {'type': 'object', 'required': ['slot', 'count'], 'additionalProperties': False, 'properties': {'command': {'type': 'array', 'minItems': 1, 'items': {'type': 'string'}}, 'slot': {'type': 'string', 'minLength': 1}, 'count': {'type': 'object', 'minProperties': 1, 'maxProperties': 1, 'additionalProperties': False, 'properties': {'per_slot': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/count'}, 'total': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/count'}}}, 'transform': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/step'}}, 'scripts': {'type': 'array', 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/script'}}, 'resources': {'type': 'object', 'additionalProperties': {'type': 'object'}}, 'attributes': {'type': 'object'}}}}, rule='maxItems'))
                 for data__tasks_x, data__tasks_item in enumerate(data__tasks):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + ".tasks[{data__tasks_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_task(data__tasks_item, custom_formats, (name_prefix or "data") + f".tasks[{data__tasks_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "attributes" in data_keys:
@@ -123,7 +123,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                             if data__system__environment_key not in []:
                                 data__system__environment_value = data__system__environment.get(data__system__environment_key)
                                 if not isinstance(data__system__environment_value, (str, int, float, Decimal, bool)):
-                                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".system.environment.{data__system__environment_key}".format(**locals()) + " must be string or number or boolean", value=data__system__environment_value, name="" + (name_prefix or "data") + ".system.environment.{data__system__environment_key}".format(**locals()) + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
+                                    errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".system.environment.{data__system__environment_key}" + " must be string or number or boolean", value=data__system__environment_value, name="" + (name_prefix or "data") + f".system.environment.{data__system__environment_key}" + "", definition={'type': ['string', 'number', 'boolean']}, rule='type'))
                 if "job" in data__system_keys:
                     data__system_keys.remove("job")
                     data__system__job = data__system["job"]
@@ -161,7 +161,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command must contain at least 1 items", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'string'}}, rule='minItems'))
                 for data__command_x, data__command_item in enumerate(data__command):
                     if not isinstance(data__command_item, (str)):
-                        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + " must be string", value=data__command_item, name="" + (name_prefix or "data") + ".command[{data__command_x}]".format(**locals()) + "", definition={'type': 'string'}, rule='type'))
+                        errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".command[{data__command_x}]" + " must be string", value=data__command_item, name="" + (name_prefix or "data") + f".command[{data__command_x}]" + "", definition={'type': 'string'}, rule='type'))
         if "slot" in data_keys:
             data_keys.remove("slot")
             data__slot = data["slot"]
@@ -210,7 +210,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                 data__transform_len = len(data__transform)
                 for data__transform_x, data__transform_item in enumerate(data__transform):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_step(data__transform_item, custom_formats, (name_prefix or "data") + ".transform[{data__transform_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_step(data__transform_item, custom_formats, (name_prefix or "data") + f".transform[{data__transform_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "scripts" in data_keys:
@@ -223,7 +223,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                 data__scripts_len = len(data__scripts)
                 for data__scripts_x, data__scripts_item in enumerate(data__scripts):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_script(data__scripts_item, custom_formats, (name_prefix or "data") + ".scripts[{data__scripts_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_script(data__scripts_item, custom_formats, (name_prefix or "data") + f".scripts[{data__scripts_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if "resources" in data_keys:
@@ -238,7 +238,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                     if data__resources_key not in []:
                         data__resources_value = data__resources.get(data__resources_key)
                         if not isinstance(data__resources_value, (dict)):
-                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".resources.{data__resources_key}".format(**locals()) + " must be object", value=data__resources_value, name="" + (name_prefix or "data") + ".resources.{data__resources_key}".format(**locals()) + "", definition={'type': 'object'}, rule='type'))
+                            errors.append(JsonSchemaValueException("" + (name_prefix or "data") + f".resources.{data__resources_key}" + " must be object", value=data__resources_value, name="" + (name_prefix or "data") + f".resources.{data__resources_key}" + "", definition={'type': 'object'}, rule='type'))
         if "attributes" in data_keys:
             data_keys.remove("attributes")
             data__attributes = data["attributes"]
@@ -331,11 +331,11 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                             raise JsonSchemaValueException("" + (name_prefix or "data") + ".after must contain at least 1 items", value=data__after, name="" + (name_prefix or "data") + ".after", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'string', 'minLength': 1}}, rule='minItems')
                         for data__after_x, data__after_item in enumerate(data__after):
                             if not isinstance(data__after_item, (str)):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".after[{data__after_x}]".format(**locals()) + " must be string", value=data__after_item, name="" + (name_prefix or "data") + ".after[{data__after_x}]".format(**locals()) + "", definition={'type': 'string', 'minLength': 1}, rule='type')
+                                raise JsonSchemaValueException("" + (name_prefix or "data") + f".after[{data__after_x}]" + " must be string", value=data__after_item, name="" + (name_prefix or "data") + f".after[{data__after_x}]" + "", definition={'type': 'string', 'minLength': 1}, rule='type')
                             if isinstance(data__after_item, str):
                                 data__after_item_len = len(data__after_item)
                                 if data__after_item_len < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".after[{data__after_x}]".format(**locals()) + " must be longer than or equal to 1 characters", value=data__after_item, name="" + (name_prefix or "data") + ".after[{data__after_x}]".format(**locals()) + "", definition={'type': 'string', 'minLength': 1}, rule='minLength')
+                                    raise JsonSchemaValueException("" + (name_prefix or "data") + f".after[{data__after_x}]" + " must be longer than or equal to 1 characters", value=data__after_item, name="" + (name_prefix or "data") + f".after[{data__after_x}]" + "", definition={'type': 'string', 'minLength': 1}, rule='minLength')
                     data__after_one_of_count1 += 1
                 except (JsonSchemaValueException, JsonSchemaValuesException): pass
             if data__after_one_of_count1 != 1:
@@ -424,7 +424,7 @@ def validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definit
                     errors.append(JsonSchemaValueException("" + (name_prefix or "data") + ".with must contain at least 1 items", value=data__with, name="" + (name_prefix or "data") + ".with", definition={'type': 'array', 'minItems': 1, 'items': {'type': 'object', 'required': ['type', 'count'], 'additionalProperties': False, 'properties': {'type': {'type': 'string', 'enum': ['node', 'slot', 'socket', 'core', 'gpu', 'memory']}, 'count': {'anyOf': [{'$ref': '#/definitions/count'}, {'$ref': '#/definitions/range'}]}, 'label': {'type': 'string', 'minLength': 1}, 'unit': {'type': 'string'}, 'id': {'type': 'string'}, 'exclusive': {'type': 'boolean'}, 'with': {'type': 'array', 'minItems': 1, 'items': {'$ref': 'https://github.com/compspec/jobspec/schema/jobspec-v1.json#/definitions/vertex'}}}}}, rule='minItems'))
                 for data__with_x, data__with_item in enumerate(data__with):
                     try:
-                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_vertex(data__with_item, custom_formats, (name_prefix or "data") + ".with[{data__with_x}]".format(**locals()))
+                        validate_https___github_com_compspec_jobspec_schema_jobspec_v1_json__definitions_vertex(data__with_item, custom_formats, (name_prefix or "data") + f".with[{data__with_x}]")
                     except JsonSchemaValuesException as e:
                         errors.extend(e.errors)
         if data_keys:

@@ -47,8 +47,9 @@ def parse_json(text: str, source: str | None) -> Any:
 def parse_yaml(text: str, source: str | None) -> Any:
     import yaml
 
+    loader = _strict_loader()(text)
     try:
-        data = yaml.load(text, Loader=_strict_loader())
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = e.problem or e.context or "syntax error"
@@ -61,7 +62,10 @@ def parse_yaml(text: str, source: str | None) -> Any:
         raise JobspecError(Problem(e.message, source=source, line=e.line, column=e.column)) from None
     except RecursionError:
         raise JobspecError(Problem(f"nested more than {MAX_DEPTH} levels deep: not a jobspec", source=source)) from None
-    _refuse_bad_strings(data, source)
+    finally:
+        loader.dispose()
+    if loader.odd_strings:  # the fast path saw a string to look at; the walk says where it stands
+        _refuse_bad_strings(data, source)
     return data
 
 
@@ -87,10 +91,17 @@ def _strict_loader() -> Any:
     merge_tag = "tag:yaml.org,2002:merge"
 
     class StrictLoader(base):  # type: ignore[misc]
+        odd_strings = True  # a string with a NUL or a surrogate may be in the data: walk it
+
         def get_single_data(self) -> Any:
             node = self.get_single_node()
             if node is None:
+                self.odd_strings = False
                 return None
+            try:
+                return _FastBuild(self).document(node)
+            except _Unusual:
+                pass  # a tag or key the fast path leaves to PyYAML's own constructor
             _check_size(node)
             return self.construct_document(node)
 
@@ -112,8 +123,136 @@ def _strict_loader() -> Any:
                         )
             return super().construct_mapping(node, deep=deep)
 
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except _SCALAR_ERRORS:
+                if not isinstance(node, yaml.ScalarNode):
+                    raise
+                raise _unreadable(node) from None
+
     _LOADER = StrictLoader
     return _LOADER
+
+
+class _Unusual(Exception):
+    """A node `_FastBuild` leaves to PyYAML's constructor (explicit tags, merge keys, complex keys)."""
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_PLAIN_SCALARS = tuple(f"tag:yaml.org,2002:{kind}" for kind in ("null", "bool", "int", "float"))
+
+
+class _FastBuild:
+    """The data of a composed document in one walk, for documents of plain mappings, lists,
+    strings, numbers, booleans and nulls (what jobspecs are): the checks of `_check_size`
+    (depth, size once aliases expand), duplicate keys and a cheap look for odd strings, done
+    as the values are built. PyYAML's constructor builds the same values through
+    generators, several calls a node; this is about four times faster. Anything else
+    raises `_Unusual` and the document is built the usual way (and checked as before)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.constructors = loader.yaml_constructors
+        self.built: dict[int, tuple[Any, int]] = {}  # id(node) -> (value, size): aliases share
+        self.odd = False
+        self.duplicate: _Refused | None = None  # reported once sizes are known to be sound (as before)
+
+    def document(self, root: Any) -> Any:
+        data = self.build(root, 1)[0]
+        if self.duplicate is not None:
+            raise self.duplicate
+        self.loader.odd_strings = self.odd
+        return data
+
+    def build(self, node: Any, depth: int) -> tuple[Any, int]:
+        done = self.built.get(id(node))
+        if done is not None:
+            return done
+        tag = node.tag
+        kind = node.id
+        if kind == "scalar":
+            text = node.value
+            if tag == _STR:
+                if not self.odd and ("\0" in text or (not text.isascii() and not _encodes(text))):
+                    self.odd = True
+                value: Any = text
+            elif tag in _PLAIN_SCALARS:
+                try:
+                    value = self.constructors[tag](self.loader, node)
+                except _SCALAR_ERRORS:
+                    raise _unreadable(node) from None
+            else:
+                raise _Unusual
+            done = (value, 1 + len(text) // 1000)
+        elif depth > MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep: not a jobspec", node.start_mark)
+        elif kind == "mapping":
+            if tag != _MAP:
+                raise _Unusual
+            mapping: dict[Any, Any] = {}
+            total = 1
+            for key_node, value_node in node.value:
+                if key_node.id != "scalar" or key_node.tag not in _KEY_TAGS:
+                    raise _Unusual  # merge keys (<<), complex keys
+                key, size = self.build(key_node, depth + 1)
+                total += size
+                if key in mapping and self.duplicate is None:
+                    self.duplicate = _Refused(
+                        f"the key {shown(key)} is given twice in one mapping: keep one", key_node.start_mark
+                    )
+                value, size = self.build(value_node, depth + 1)
+                total += size
+                mapping[key] = value
+            done = (mapping, self.sized(total, node))
+        elif kind == "sequence":
+            if tag != _SEQ:
+                raise _Unusual
+            items = []
+            total = 1
+            for item_node in node.value:
+                value, size = self.build(item_node, depth + 1)
+                total += size
+                items.append(value)
+            done = (items, self.sized(total, node))
+        else:
+            raise _Unusual
+        self.built[id(node)] = done
+        return done
+
+    @staticmethod
+    def sized(total: int, node: Any) -> int:
+        if total > MAX_EXPANDED:
+            raise _Refused(_TOO_BIG, node.start_mark)
+        return total
+
+
+_KEY_TAGS = (_STR, *_PLAIN_SCALARS)
+_TOO_BIG = (
+    f"this document stands for more than {MAX_EXPANDED:,} values once its aliases (*name) are "
+    "expanded: refused (a jobspec is small; write the values out, or use fewer nested aliases)"
+)
+
+
+# What PyYAML's scalar constructors raise for a value their explicit tag does not fit (!!int abc)
+_SCALAR_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError)
+
+
+def _unreadable(node: Any) -> _Refused:
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    return _Refused(
+        f"{shown(node.value)} cannot be read as !!{kind}: remove the tag, or write such a value", node.start_mark
+    )
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_size(root: Any) -> None:
@@ -139,11 +278,7 @@ def _check_size(root: Any) -> None:
             continue
         total = 1 + sum(sizes.get(id(child), 0) for child in children)
         if total > MAX_EXPANDED:
-            raise _Refused(
-                f"this document stands for more than {MAX_EXPANDED:,} values once its aliases (*name) are "
-                "expanded: refused (a jobspec is small; write the values out, or use fewer nested aliases)",
-                node.start_mark,
-            )
+            raise _Refused(_TOO_BIG, node.start_mark)
         sizes[id(node)] = total
 
 

@@ -30,8 +30,9 @@ class Journal:
         self.completed: dict[int, dict[str, Any]] = {}
         # An earlier attempt got as far as its first step (the stage line comes first):
         # only then can a job have been submitted without being recorded.
-        self.resumed = self.path.exists()
-        self._read()
+        self.resumed = os.path.exists(self.path)  # (a new run's usual case: one failed stat, no open)
+        if self.resumed:
+            self._read()
 
     def _read(self) -> None:
         try:
@@ -49,10 +50,19 @@ class Journal:
                 self.completed[int(entry["index"])] = entry
 
     def _append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # it names the stage and jobs
-        with os.fdopen(fd, "a") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
+        data = (json.dumps(entry, default=str) + "\n").encode()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.path, flags, 0o600)  # private: it names the stage and jobs
+        except FileNotFoundError:  # its folder is made the first time only
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o600)
+        try:
+            view = memoryview(data)
+            while view:  # one write, as a line is short: a kill leaves a whole line or none
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
     def set_stage(self, stage: str) -> str:
         self._append({"stage": stage})

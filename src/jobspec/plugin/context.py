@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from jobspec.plugin.errors import StepError
-from jobspec.plugin.paths import claim_stage, outside_reason, resolve_in_stage, stage_refusal
+from jobspec.plugin.paths import (
+    claim_stage,
+    new_temp_stage,
+    outside_reason,
+    real_stage,
+    resolve_in_stage,
+    stage_refusal,
+)
 from jobspec.plugin.progress import JobEvents
 
 if TYPE_CHECKING:
@@ -39,6 +46,7 @@ class RunState:
     # run_many and the receiver keep several jobspecs under way a thread, instead of one a thread
     pipelined: bool = False
     claimed_stages: set[Path] = field(default_factory=set)  # checked and marked as jobspec's this run
+    real_stages: dict[Path, str] = field(default_factory=dict)  # stage -> its real path, found once a run
     _parts: dict[type, Any] = field(default_factory=dict, repr=False)
 
     def of(self, kind: type[T], make: Callable[[], T] | None = None) -> T:
@@ -99,10 +107,7 @@ class StepContext:
         if self.state.temp_stage is None:
             if self.dry_run:
                 return Path(NEW_STAGE)
-            import tempfile  # here: validate and dry runs never need it, and it costs start-up
-
-            self.state.temp_stage = Path(tempfile.mkdtemp(prefix="jobspec-"))
-            claim_stage(self.state.temp_stage)
+            self.state.temp_stage = new_temp_stage()  # no marker: `is_temp_stage` knows it
         return self.state.temp_stage
 
     def stage_path(self, relative: str) -> Path:
@@ -113,8 +118,11 @@ class StepContext:
             if reason:
                 raise StepError(reason)
             return stage / relative
+        root = self.state.real_stages.get(stage)
+        if root is None:
+            root = self.state.real_stages[stage] = real_stage(stage)
         try:
-            return resolve_in_stage(stage, relative)
+            return resolve_in_stage(stage, relative, root)
         except ValueError as e:
             raise StepError(str(e)) from None
 

@@ -39,16 +39,21 @@ class WriterStep(StepBase):
 
     def run(self, ctx: StepContext) -> StepOutput:
         path = ctx.stage_path(self.target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        content = self.scripts[self.target]["content"]
+        if "/" in self.target.strip("/"):  # a file right in the stage needs no folder made
+            path.parent.mkdir(parents=True, exist_ok=True)
+        data = str(self.scripts[self.target]["content"]).encode("utf-8")
         try:
             # O_NOFOLLOW: never write through a symlink placed at the target
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise StepError(f"cannot write {path}: {e.strerror}") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.chmod(path, 0o755 if self.get("executable") else 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, 0o755 if self.get("executable") else 0o644)  # whatever the umask
+        finally:
+            os.close(fd)
         return StepOutput(self.target, details={"path": str(path)})
 
 

@@ -33,6 +33,7 @@ import re
 import stat
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ class Claim:
     name: str
     fd: int
 
-    @property
+    @cached_property
     def id(self) -> str:
         return Path(self.name).stem
 
@@ -83,7 +84,7 @@ class Claim:
     def path(self) -> Path:
         return self.spool.dir("active") / self.name
 
-    @property
+    @cached_property
     def journal_path(self) -> Path:
         return self.spool.dir("journal") / f"{self.id}.jsonl"
 
@@ -113,9 +114,13 @@ class Claim:
 class Spool:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._dirs: dict[str, Path] = {}  # its folders' paths, made once (a claim asks a dozen times)
 
     def dir(self, name: str) -> Path:
-        return self.root / name
+        path = self._dirs.get(name)
+        if path is None:
+            path = self._dirs[name] = self.root / name
+        return path
 
     def create(self, names: tuple[str, ...] = ("tmp", "journal", "files", *STATES)) -> None:
         if not self.root.is_dir():

@@ -61,6 +61,8 @@ def take_in(jobspec: Jobspec, folder: Path) -> list[Problem]:
 
 def taken_in(folder: Path) -> dict[str, Path]:
     """Source as written -> its copy in ``folder``; empty where the entry has none."""
+    if not os.path.isdir(folder):  # most entries take in nothing: one stat, not a failed open
+        return {}
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except FileNotFoundError:

@@ -20,11 +20,17 @@ INFINITY = ("unlimited", "infinity", "inf")
 
 # every limit this platform names (RLIMIT_CORE...), looked up once
 _NAMES = tuple(sorted(name for name in vars(resource) if name.startswith("RLIMIT_")))
+# (name as flux-core writes it, the resource constant), and those it hands on by default:
+# made once, so a submission asks only getrlimit (asked each time: a limit may change)
+_LIMITS = tuple((name[len("RLIMIT_") :].lower(), getattr(resource, name)) for name in _NAMES)
+_PROPAGATED = tuple((name, which) for name, which in _LIMITS if name not in NOT_PROPAGATED)
 
 
 def current(pattern: str = "*") -> dict[str, int]:
     """This process's soft limits whose name matches ``pattern`` (lower case, no RLIMIT_)."""
-    names = _NAMES if pattern == "*" else fnmatch.filter(_NAMES, f"RLIMIT_{pattern}".upper())
+    if pattern == "*":
+        return {name: resource.getrlimit(which)[0] for name, which in _LIMITS}
+    names = fnmatch.filter(_NAMES, f"RLIMIT_{pattern}".upper())
     return {name[len("RLIMIT_") :].lower(): resource.getrlimit(getattr(resource, name))[0] for name in names}
 
 
@@ -44,7 +50,7 @@ def rule_problem(rule: str) -> str | None:
 
 def propagated(rules: Iterable[str] = ()) -> dict[str, int]:
     """What ``flux submit`` with ``--rlimit`` ``rules`` would propagate from this process."""
-    limits = {k: v for k, v in current().items() if k not in NOT_PROPAGATED}  # flux-core's default rules
+    limits = {name: resource.getrlimit(which)[0] for name, which in _PROPAGATED}  # flux-core's default rules
     for rule in [r for rules_ in rules for r in rules_.split(",") if r]:
         if rule.startswith("-"):
             pattern = rule[1:].lower()
