@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from jobspec.engine.result import RunResult, StepRecord
 from jobspec.plugin.context import RunState, StepContext
 from jobspec.plugin.errors import StepError
 from jobspec.plugin.jobs import JOB_STEPS
+from jobspec.plugin.paths import new_temp_stage
 from jobspec.plugin.steps import StepBase, StepOutput
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class Execution:
         if not self.dry_run:
             plan.transformer.ensure_ready()  # before anything is written
         if journal is not None and not self.dry_run:
-            stage = journal.stage or journal.set_stage(tempfile.mkdtemp(prefix="jobspec-"))
+            stage = journal.stage or journal.set_stage(str(new_temp_stage()))
             state.temp_stage = Path(stage)
         if plan.implicit:
             from jobspec.engine.plan import IMPLICIT_NOTE
