@@ -74,8 +74,8 @@ def flux_jobs_by_key(uri: str) -> dict[str, list[int]]:
     return by_key
 
 
-def receive(spool: Path, uri: str) -> subprocess.Popen[bytes]:
-    command = ["receive", "--spool", str(spool), "-t", "flux", "--once", "--workers", "2"]
+def receive(spool: Path, uri: str, once: bool = True) -> subprocess.Popen[bytes]:
+    command = ["receive", "--spool", str(spool), "-t", "flux", *(["--once"] if once else []), "--workers", "2"]
     return subprocess.Popen(
         [sys.executable, "-m", "jobspec.cli.main", *command],
         stdout=subprocess.DEVNULL,
@@ -114,15 +114,43 @@ def test_kill_9_at_random_moments_on_flux(flux_uri: str, tmp_path: Path) -> None
             filed.setdefault(path.stem, []).append(state)
     assert len(filed) == JOBSPECS and all(states == ["done"] for states in filed.values()), filed
     by_key = flux_jobs_by_key(flux_uri)
-    probes = by_key.pop("settle", [])
-    assert probes, "no receiver settled Flux's submissions before resuming a dead one's jobspecs"
+    assert by_key.get("settle"), "no receiver settled Flux's submissions before resuming a dead one's jobspecs"
+    mine = {key: ids for key, ids in by_key.items() if key.rsplit(".", 1)[0] in filed}  # this spool's
     expected = {f"{name}.{index}" for name in filed for index in (1, 2)}
-    assert set(by_key) == expected  # every submit step reached Flux, and nothing else did ...
-    assert {len(ids) for ids in by_key.values()} == {1}  # ... exactly once
+    assert set(mine) == expected  # every submit step reached Flux ...
+    assert {len(ids) for ids in mine.values()} == {1}  # ... exactly once
     recorded = set()
     for result in spool.dir("done").glob("*.result.json"):
         recorded.update(json.loads(result.read_text())["job_ids"])
     assert len(recorded) == 2 * JOBSPECS  # and the results name those jobs
+
+
+def test_sigterm_lets_the_jobspecs_under_way_finish_on_flux(flux_uri: str, tmp_path: Path) -> None:
+    """Stopped with SIGTERM while each worker has many jobspecs under way (Flux's in_flight):
+    those are finished and filed, the rest wait in incoming/, and a later receiver does them;
+    every jobspec done once, one Flux job each."""
+    spool = Spool(tmp_path / "spool")
+    count = 1000
+    for i in range(count):
+        spool.enqueue_text(
+            one_core_jobspec([{"step": "write", "filename": "a.sh"}, {"step": "submit", "filename": "a.sh"}], "true"),
+            f"t{i:04}.yaml",
+        )
+    receiver = receive(spool.root, flux_uri, once=False)
+    deadline = time.monotonic() + 120
+    while len(list(spool.dir("done").glob("*.yaml"))) < 50 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    receiver.send_signal(signal.SIGTERM)
+    assert receiver.wait(timeout=60) == 0
+    assert not list(spool.dir("active").iterdir())  # nothing left half-done
+    left = len(spool.waiting())
+    assert 0 < left < count  # it stopped part of the way
+    assert receive(spool.root, flux_uri).wait(timeout=300) == 0
+    filed = {path.stem for path in spool.dir("done").glob("*.yaml")}
+    assert len(filed) == count and not spool.waiting()
+    by_key = flux_jobs_by_key(flux_uri)
+    mine = {key: ids for key, ids in by_key.items() if key.rsplit(".", 1)[0] in filed}
+    assert set(mine) == {f"{name}.1" for name in filed} and {len(ids) for ids in mine.values()} == {1}
 
 
 @pytest.mark.parametrize("interface", ["bindings", "command"])
