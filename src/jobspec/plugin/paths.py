@@ -61,7 +61,7 @@ def _real_under(root: str, relative: str) -> str:
 # never into a folder that holds files of someone else's. A stage it made is told by this
 # marker file (a named `stage:` folder), or, for the temporary ones (`TEMP_STAGE_PREFIX`,
 # made by mkdtemp: private and new), by what mkdtemp made: no marker is written in those,
-# as a new file costs about 0.3 ms of CPU on ext4 and every run without `stage:` makes one.
+# as a new file can cost up to 0.3 ms of CPU on a busy ext4 and every run without `stage:` makes one.
 STAGE_MARKER = ".jobspec-stage"
 TEMP_STAGE_PREFIX = "jobspec-"
 
