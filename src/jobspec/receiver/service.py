@@ -128,9 +128,14 @@ class Receiver:
 
     def _next_claim(self) -> Claim | None:
         with self._queue_lock:
-            if time.monotonic() - self._recovered_at > RECOVER_EVERY:
+            recover = time.monotonic() - self._recovered_at > RECOVER_EVERY
+            if recover:
                 self._recovered_at = time.monotonic()
-                self._orphans.extend(self._recover())
+        if recover:  # outside the lock: settling may take a while, and the other workers go on
+            found = self._recover()
+            with self._queue_lock:
+                self._orphans.extend(found)
+        with self._queue_lock:
             if self._orphans:
                 orphan = self._orphans.popleft()
                 log.info("%s: resuming (its receiver stopped)", orphan.id)
