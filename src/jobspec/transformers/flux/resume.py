@@ -76,13 +76,16 @@ class SubmitKeys:
         self._jobs: dict[str, str] = {}
 
     def find(self, client: Client, key: str) -> str | None:
-        """The job that carries ``key``, or None. Only jobs not seen before are read."""
+        """The job that carries ``key``, or None. Only jobs not seen before are read; jobs
+        Flux no longer lists (purged) are forgotten."""
         with self._lock:
             if key not in self._jobs:
-                new = [job_id for job_id in client.job_ids() if job_id not in self._seen]
+                listed = client.job_ids()
+                new = [job_id for job_id in listed if job_id not in self._seen]
                 for job_id, spec in client.jobspecs(new).items():
                     found = submit_key(spec)
                     if found is not None:
                         self._jobs[found] = job_id
-                self._seen.update(new)
+                self._seen = set(listed)
+                self._jobs = {k: job_id for k, job_id in self._jobs.items() if job_id in self._seen}
             return self._jobs.get(key)
