@@ -371,22 +371,24 @@ class BindingsClient(Client):
             raise FluxError(e.strerror or str(e)) from None
         return [jobids.encode(int(job["id"])) for job in jobs]
 
-    def jobspecs(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Asked for all at once, then collected: one round trip's wait, not one a job."""
+    def jobspecs(self, job_ids: Sequence[str], at_once: int = 1000) -> dict[str, dict[str, Any]]:
+        """Asked for ``at_once`` at a time, then collected: a round trip's wait a thousand
+        jobs, not one a job."""
         handle = self.handle
-        asked = [
-            (job_id, handle.rpc("job-info.lookup", {"id": jobids.decode(job_id), "keys": ["jobspec"], "flags": 0}))
-            for job_id in job_ids
-        ]
         found = {}
-        for job_id, future in asked:
-            try:
-                spec = future.get().get("jobspec")
-            except OSError:
-                continue  # purged meanwhile
-            spec = json.loads(spec) if isinstance(spec, str) else spec
-            if isinstance(spec, dict):
-                found[job_id] = spec
+        for start in range(0, len(job_ids), at_once):
+            asked = [
+                (job_id, handle.rpc("job-info.lookup", {"id": jobids.decode(job_id), "keys": ["jobspec"], "flags": 0}))
+                for job_id in job_ids[start : start + at_once]
+            ]
+            for job_id, future in asked:
+                try:
+                    spec = future.get().get("jobspec")
+                except OSError:
+                    continue  # purged meanwhile
+                spec = json.loads(spec) if isinstance(spec, str) else spec
+                if isinstance(spec, dict):
+                    found[job_id] = spec
         return found
 
     def _eventlog(self, job_id: str) -> list[dict[str, Any]]:
