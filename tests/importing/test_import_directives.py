@@ -180,6 +180,10 @@ def test_a_script_without_a_shebang_gets_bash() -> None:
         (script("#PBS -l walltime=soon"), (), "job.sh:2:6", "walltime takes"),
         (script("#PBS -l select=2:ncpus=3:mpiprocs=2"), (), "job.sh:2:6", "multiple of mpiprocs"),
         (script("# flux: -t soon"), (), "job.sh:2:9", "-t takes a number of minutes"),
+        # the Flux transformer's own reader: flux batch refuses a directive after the first command ...
+        (script("# flux: -N 2", "flux run hostname", "# flux: -n 4"), (), "job.sh:4:", "orphan"),
+        # ... and a sentinel that changes
+        (script("# flux: -N 2", "#flux: -n 4"), (), "job.sh:3:", "sentinel changed"),
         (script("#SBATCH -N 2"), ("--time=never",), "<command line>", "argument 1"),
     ],
 )

@@ -5,17 +5,14 @@
   ``_opt_batch_script``). Words are split as sbatch's ``get_argument`` does: quotes group,
   a backslash escapes, an unquoted ``#`` starts a comment.
 - ``#PBS``: the same stop rule (qsub stops at the first executable line), same words.
-- ``# flux:``: flux's RFC 36 sentinel (``flux/job/directives.py``): any non-word prefix
-  then ``flux:``/``FLUX:``, words split as a POSIX shell would; directives end at the
-  first non-blank line that does not start with the sentinel's prefix.
+- ``# flux:``: flux's RFC 36 sentinel, read by the Flux transformer's own reader (one
+  reader for both: `jobspec.transformers.flux.directives.parse`).
 
 Every word keeps its line and column, so a problem points at the directive itself.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -102,47 +99,17 @@ def split_argument_words(line: str, start: int, number: int) -> Iterator[Word]:
             return
 
 
-FLUX_SENTINEL = re.compile(r"^([^\w]*)((?:flux|FLUX):)(.*)$")
-
-
 def flux_words(text: str) -> list[Word]:
-    """The words of a script's ``flux:`` directives, as ``flux batch`` reads them (one line
-    each; the rarely used triple-quoted multi-line values are read line by line)."""
-    words: list[Word] = []
-    prefix: str | None = None
-    for number, line in enumerate(text.split("\n"), start=1):
-        match = FLUX_SENTINEL.match(line)
-        if not match:
-            if prefix is not None and line.strip() and not line.startswith(prefix.rstrip()):
-                break
-            continue
-        if prefix is None:
-            prefix = match.group(1)
-        elif match.group(1) != prefix:
-            raise DirectiveSyntaxError(
-                f"the directive's sentinel {match.group(1) + match.group(2)!r} differs from the first one "
-                f"{prefix + match.group(2)!r}: flux batch refuses the script",
-                number,
-                1,
-            )
-        value = match.group(3)
-        column = len(match.group(1)) + len(match.group(2)) + 1
-        lexer = shlex.shlex(value, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        lexer.escapedquotes = "\"'"
-        try:
-            args = list(lexer)
-        except ValueError as e:
-            raise DirectiveSyntaxError(f"{e} in the directive", number, column) from None
-        if args and not args[0].startswith("-"):
-            raise DirectiveSyntaxError(f"unknown directive {args[0]!r}: flux batch refuses the script", number, column)
-        search = 0
-        for arg in args:
-            found = value.find(arg, search)
-            col = column + (found if found >= 0 else search)
-            search = found + len(arg) if found >= 0 else search
-            words.append(Word(arg, number, col))
-    return words
+    """The words of a script's ``flux:`` directives, read by the Flux transformer's reader
+    (`jobspec.transformers.flux.directives.parse`: flux batch's rules), each where it was
+    written. DirectiveSyntaxError where flux batch would refuse the script."""
+    from jobspec.transformers.flux.directives import DirectiveError, parse
+
+    try:
+        directives = parse(text)
+    except DirectiveError as e:
+        raise DirectiveSyntaxError(str(e), e.line, e.column or 1) from None
+    return [Word(arg, d.line, column) for d in directives for arg, column in zip(d.args, d.columns, strict=True)]
 
 
 def command_line_words(argv: list[str]) -> list[Word]:

@@ -37,17 +37,20 @@ TRIPLE = re.compile(r"""((?:["']){3})(.*)\1""")
 
 
 class DirectiveError(ValueError):
-    """A directive flux batch would refuse, or jobspec cannot honour; ``line`` is 1-based."""
+    """A directive flux batch would refuse, or jobspec cannot honour; ``line`` is 1-based,
+    ``column`` (1-based) where the directive's words start, when known."""
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, column: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True)
 class Directive:
     args: list[str]
     line: int
+    columns: list[int] = field(default_factory=list)  # 1-based, of each arg (where it was written)
 
 
 def parse(script: str) -> list[Directive]:
@@ -76,6 +79,7 @@ def parse(script: str) -> list[Directive]:
                 number,
             )
         value = match.group(3)
+        column = len(match.group(1)) + len(match.group(2)) + 1  # where the words start
         if value.count('"""') == 2 or value.count("'''") == 2:
             value = TRIPLE.sub(lambda m: shlex.quote(m.group(2)), value)
         elif '"""' in value or "'''" in value:
@@ -86,12 +90,23 @@ def parse(script: str) -> list[Directive]:
         try:
             args = list(lexer)
         except ValueError as e:
-            raise DirectiveError(f"{value.strip()}: {e}", number) from None
+            raise DirectiveError(f"{value.strip()}: {e}", number, column) from None
         if args and not args[0].startswith("-"):
-            raise DirectiveError(f"unknown directive: {value.strip()} (flux batch refuses it)", number)
+            raise DirectiveError(f"unknown directive: {value.strip()} (flux batch refuses it)", number, column)
         if args:
-            directives.append(Directive(args, number))
+            directives.append(Directive(args, number, _columns(value, args, column)))
     return directives
+
+
+def _columns(value: str, args: list[str], start: int) -> list[int]:
+    """Where each of ``args`` was written in ``value`` (which starts at column ``start``):
+    the next place its text appears, else just past the one before (a quoted word)."""
+    columns, search = [], 0
+    for arg in args:
+        found = value.find(arg, search)
+        columns.append(start + (found if found >= 0 else search))
+        search = found + len(arg) if found >= 0 else search
+    return columns
 
 
 # flux batch's options: long name -> (short letter, takes a value)
