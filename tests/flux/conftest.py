@@ -15,6 +15,7 @@ from flux_install import NOT_FOUND, bindings_problem, hide_bindings, start_insta
 from flux_support import HERE, FakeFlux
 
 from jobspec.transformers.flux import client as flux_client
+from jobspec.transformers.flux.bindings_client import BindingsClient
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +77,7 @@ def fake_flux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_clients: No
     def no_bindings(self: object, flux_command: str | None) -> None:
         raise ImportError("not in these tests: the stand-in flux is a command")
 
-    monkeypatch.setattr(flux_client.BindingsClient, "__init__", no_bindings)
+    monkeypatch.setattr(BindingsClient, "__init__", no_bindings)
     env = hide_bindings(
         tmp_path / "no-bindings",
         {"PATH": path, "FLUX_URI": f"local://{tmp_path}/fake-broker", "FAKE_FLUX_DIR": str(state)},

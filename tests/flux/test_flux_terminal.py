@@ -82,7 +82,7 @@ def test_the_command_path_starts_one_flux_process_a_turn(instance: dict[str, Any
     state and Flux's reason (not a second one to read the eventlog)."""
     import subprocess
 
-    from jobspec.transformers.flux.client import CommandClient
+    from jobspec.transformers.flux.command_client import CommandClient
 
     assert FLUX is not None
     first = subprocess.run([FLUX, "submit", "sleep", "60"], capture_output=True, text=True, check=True).stdout.strip()

@@ -21,6 +21,7 @@ from jobspec.engine.run import Reporter, execute
 from jobspec.plugin import TransformerUnavailable
 from jobspec.transformers.flux import client as flux_client
 from jobspec.transformers.flux import transformer as flux_transformer
+from jobspec.transformers.flux.bindings_client import BindingsClient
 from jobspec.transformers.flux.transformer import NOT_IN_INSTANCE, FluxTransformer
 from jobspec.transformers.registry import get_transformer_registry
 
@@ -205,7 +206,7 @@ def test_interface_choice(monkeypatch: pytest.MonkeyPatch, fresh_clients: None) 
         raise ImportError("No module named 'flux'")
 
     with monkeypatch.context() as hidden:
-        hidden.setattr(flux_client.BindingsClient, "__init__", no_bindings)
+        hidden.setattr(BindingsClient, "__init__", no_bindings)
         with pytest.raises(flux_client.FluxError, match="neither"):
             flux_client.connect("auto")
         with pytest.raises(flux_client.FluxError, match="bindings do not import"):
@@ -283,7 +284,7 @@ def test_bindings_whose_python_side_does_not_import_say_so(monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "_flux._core", core)
     monkeypatch.setitem(sys.modules, "flux", None)  # import flux: ImportError
     monkeypatch.setitem(sys.modules, "flux.job", None)
-    client = flux_client.BindingsClient(None)
+    client = BindingsClient(None)
     for call in (client.status, client.wait, client.cancel):
         with pytest.raises(flux_client.FluxError, match="Python bindings do not import"):
             call("ƒ2oLkTLb")

@@ -163,7 +163,8 @@ def test_settle_returns_once_a_submission_on_its_way_is_listed(
 
     import flux
     from jobspec.transformers.flux import jobids
-    from jobspec.transformers.flux.client import BindingsClient, CommandClient
+    from jobspec.transformers.flux.bindings_client import BindingsClient
+    from jobspec.transformers.flux.command_client import CommandClient
     from jobspec.transformers.flux.resume import settle
 
     monkeypatch.setenv("FLUX_URI", flux_uri)
