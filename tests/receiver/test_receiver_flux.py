@@ -165,11 +165,11 @@ def test_settle_returns_once_a_submission_on_its_way_is_listed(
     from jobspec.transformers.flux import jobids
     from jobspec.transformers.flux.bindings_client import BindingsClient
     from jobspec.transformers.flux.command_client import CommandClient
-    from jobspec.transformers.flux.resume import settle
+    from jobspec.transformers.flux.resume import SETTLE_PROBE, settle
 
     monkeypatch.setenv("FLUX_URI", flux_uri)
-    spec = json.loads(json.dumps(SETTLE_CASE))
-    spec["attributes"]["user"]["jobspec"]["submit_key"] = f"settle-{interface}.1"
+    spec = json.loads(json.dumps(SETTLE_PROBE))  # a copy, made a job the slow validator holds:
+    spec["attributes"]["user"] = {"slow": True, "jobspec": {"submit_key": f"settle-{interface}.1"}}
     on_its_way = flux.job.submit_async(flux.Flux(flux_uri), json.dumps(spec))
     client = BindingsClient(FLUX) if interface == "bindings" else CommandClient(FLUX)
     before = set(client.job_ids())
@@ -179,12 +179,3 @@ def test_settle_returns_once_a_submission_on_its_way_is_listed(
     probes = [job for job in listed if client.jobspecs([job])[job]["attributes"]["user"]["jobspec"].get("settle")]
     assert len(probes) == 1  # held, then cancelled: it never ran
     assert client.wait(probes[0], timeout=30).state == "cancelled"
-
-
-# A job the slow validator holds (attributes.user.slow, and the key of a step 1)
-SETTLE_CASE = {
-    "version": 1,
-    "resources": [{"type": "slot", "count": 1, "label": "task", "with": [{"type": "core", "count": 1}]}],
-    "tasks": [{"command": ["true"], "slot": "task", "count": {"per_slot": 1}}],
-    "attributes": {"system": {"duration": 0, "cwd": "/tmp"}, "user": {"slow": True, "jobspec": {}}},
-}
