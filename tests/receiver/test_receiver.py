@@ -78,6 +78,8 @@ def test_once_runs_everything_in_arrival_order_and_files_results(tmp_path: Path,
     result = json.loads((spool.dir("done") / names[0].replace(".yaml", ".result.json")).read_text())
     assert result["state"] == "done" and len(result["job_ids"]) == 2
     assert [s["status"] for s in result["steps"]] == ["ok", "ok", "ok"]
+    lines = (spool.dir("done") / names[0].replace(".yaml", ".result.json")).read_text().splitlines()
+    assert sum(line.lstrip().startswith('{"index":') for line in lines) == 3  # a step a line, to read
     failed = next(spool.dir("failed").glob("*.result.json"))
     assert "unknown step 'sumbit'" in json.loads(failed.read_text())["reason"]
     started = [
