@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,19 @@ def pytest_configure(config: pytest.Config) -> None:
     """CI has the reference data: there, its absence is an error, never a quiet skip."""
     if os.environ.get("CI") and not HAVE_SHARED:
         raise pytest.UsageError(f"CI (CI={os.environ['CI']}) runs every test, but it {NO_SHARED}")
+    _session_temp(config)
+
+
+def _session_temp(config: pytest.Config) -> None:
+    """A run without ``stage:`` keeps its temporary stage (its job may still read its
+    script there), and the suite makes thousands: they go into one folder of the
+    session's, its own processes' and those it starts (TMPDIR), removed at the end.
+    pytest's own folders (tmp_path) stay where they were, kept as pytest keeps them."""
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix="pytest-jobspec-temp-")
+    os.chmod(folder, 0o1777)  # as /tmp is: the Kubernetes emulator's pods run as nobody
+    os.environ["TMPDIR"] = tempfile.tempdir = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
