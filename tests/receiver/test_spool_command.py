@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,18 @@ def test_the_receiver_says_at_start_what_it_serves(spool: Spool) -> None:
     assert first.endswith(
         f"receiving from {spool.root}: transformer local (chosen with -t), 1 worker, until nothing is waiting"
     )
+
+
+def test_the_log_has_a_line_a_jobspec_and_each_step_s_only_when_verbose(spool: Spool, tmp_path: Path) -> None:
+    good = make_jobspec(tmp_path, HELLO, "good.yaml")
+    assert jobspec_cli("enqueue", "--spool", str(spool.root), str(good), str(good)).returncode == 0
+    code, log = receive_once(spool)
+    filed = [line for line in log.splitlines() if re.search(r"-good: done \(job local-[0-9a-f-]+\)$", line)]
+    assert code == 0 and len(filed) == 2 and "=> step" not in log, log
+    assert jobspec_cli("enqueue", "--spool", str(spool.root), str(good)).returncode == 0
+    verbose = jobspec_cli("receive", "--spool", str(spool.root), "-t", "local", "--once", "--verbose").stderr
+    steps = [line.split(": ", 1)[1] for line in verbose.splitlines() if "-good: => step" in line]
+    assert [step.split()[2] for step in steps] == ["write", "submit"], verbose
 
 
 def test_a_failed_entry_keeps_its_files_so_it_can_be_put_back(spool: Spool, tmp_path: Path) -> None:

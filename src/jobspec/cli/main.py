@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("-t", "--transformer", metavar="NAME", help="default: chosen as for run")
     receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
     receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
+    receive.add_argument("--verbose", action="store_true", help="log each step's line too, not only each jobspec's")
 
     spool = command("spool", "create a spool, or look at one")
     spool_sub = spool.add_subparsers(dest="spool_command", metavar="COMMAND", required=True)

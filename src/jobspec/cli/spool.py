@@ -85,7 +85,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         from jobspec.transformers.registry import get_transformer_registry
 
         get_transformer_registry().get_plugin(args.transformer)
-    return serve(args.spool, args.transformer, args.workers, args.once)
+    return serve(args.spool, args.transformer, args.workers, args.once, verbose=args.verbose)
 
 
 def cmd_spool(args: argparse.Namespace) -> int:
