@@ -197,7 +197,10 @@ def main() -> None:
         print(f"bench/flux_throughput.py: skipped: {flux_install.NOT_FOUND}")
         return
     flux_install.activate(found)
-    logging.disable(logging.INFO)
+    from jobspec.receiver.service import LOG_FORMAT
+
+    # the receiver logs as the command does (a line a jobspec), here into nothing
+    logging.basicConfig(stream=open(os.devnull, "w"), level=logging.INFO, format=LOG_FORMAT)  # noqa: SIM115
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.environ["JOBSPEC_STATE_DIR"] = str(tmp / "state")
