@@ -63,7 +63,10 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     import logging
 
-    logging.disable(logging.INFO)
+    from jobspec.receiver.service import LOG_FORMAT
+
+    # the receiver logs as the command does (a line a jobspec), here into nothing
+    logging.basicConfig(stream=open(os.devnull, "w"), level=logging.INFO, format=LOG_FORMAT)  # noqa: SIM115
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.environ["JOBSPEC_STATE_DIR"] = str(tmp / "state")
