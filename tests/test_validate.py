@@ -213,6 +213,33 @@ def test_generated_schema_check_is_current() -> None:
     assert _compiled() is _schema_check.validate
 
 
+def test_a_schema_compiled_now_reports_what_the_generated_check_reports() -> None:
+    """While schema.json is newer than the generated check, the check compiled at run time
+    (fastjsonschema's own, with its own error classes) gives the same problems."""
+    from jobspec.document.validate import compile_now, schema_problems
+
+    bad = yaml.safe_load(HELLO)
+    bad["version"] = 2
+    bad["resources"][0]["count"] = 0
+    bad["task"]["transform"].append({"name": "x"})
+    bad["extra"] = 1
+    generated = [str(p) for p in schema_problems(bad)]
+    assert len(generated) == 4
+    assert [str(p) for p in schema_problems(bad, compile_now(schema()))] == generated
+    assert list(schema_problems(yaml.safe_load(HELLO), compile_now(schema()))) == []
+
+
+def test_the_schema_check_does_not_import_fastjsonschema() -> None:
+    """The generated check raises errors of fastjsonschema's shape, not its own: a run does not pay
+    for importing fastjsonschema (its code generators, decimal, urllib)."""
+    import subprocess
+    import sys
+
+    code = "import sys, jobspec; jobspec.load(sys.stdin.read()); print('fastjsonschema' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], input=HELLO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
 RFC14_GRAPH = """\
 - type: node
   count: {min: 1, max: 2, operator: '+', operand: 1}

@@ -4,7 +4,7 @@
 SCHEMA_CRC32 = 3671609192
 VERSION = "2.22.3"
 Decimal = float
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+from jobspec.document.schema_errors import JsonSchemaValueException, JsonSchemaValuesException
 
 
 NoneType = type(None)

@@ -57,9 +57,9 @@ def _compiled() -> Callable[[Any], Any]:
     if schema_crc32() == _nextgen_schema_check.SCHEMA_CRC32:
         check: Callable[[Any], Any] = _nextgen_schema_check.validate
         return check
-    import fastjsonschema
+    from jobspec.document.validate import compile_now
 
-    return fastjsonschema.compile(schema(), fast_fail=False, use_formats=False)
+    return compile_now(schema())
 
 
 def duration_seconds(value: Any) -> float | None:

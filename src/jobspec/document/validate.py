@@ -1,7 +1,8 @@
 """Check a jobspec against our JSON Schema, then against the rules a schema cannot say.
 
-The schema check is compiled once per process (fastjsonschema) and collects
-every error at once; the messages are rewritten to say what would be right.
+The schema check is compiled ahead of time (fastjsonschema, by
+scripts/generate-schema-check) and collects every error at once; the messages
+are rewritten to say what would be right.
 Line and column numbers are added only when there is something to report.
 """
 
@@ -50,9 +51,30 @@ def _compiled() -> Callable[[Any], Any]:
     if schema_crc32() == _schema_check.SCHEMA_CRC32:
         check: Callable[[Any], Any] = _schema_check.validate
         return check
+    return compile_now(schema())
+
+
+def compile_now(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    """A check of ``schema`` compiled now by fastjsonschema (a schema edited since
+    scripts/generate-schema-check ran), raising the errors the generated checks raise."""
     import fastjsonschema
 
-    return fastjsonschema.compile(schema(), fast_fail=False, use_formats=False)
+    from jobspec.document.schema_errors import JsonSchemaValueException, JsonSchemaValuesException
+
+    compiled = fastjsonschema.compile(schema, fast_fail=False, use_formats=False)
+
+    def ours(e: fastjsonschema.JsonSchemaValueException) -> JsonSchemaValueException:
+        return JsonSchemaValueException(e.message, e.value, e.name, e.definition, e.rule)
+
+    def check(data: Any) -> Any:
+        try:
+            return compiled(data)
+        except fastjsonschema.JsonSchemaValuesException as e:
+            raise JsonSchemaValuesException([ours(error) for error in e.errors]) from None
+        except fastjsonschema.JsonSchemaValueException as e:
+            raise JsonSchemaValuesException([ours(e)]) from None
+
+    return check
 
 
 def validate(jobspec: Jobspec | dict[str, Any], *, raise_error: bool = False) -> list[Problem]:
@@ -116,13 +138,13 @@ def _original_place(jobspec: Jobspec, path: DocPath) -> DocPath:
 
 def schema_problems(data: Any, check: Callable[[Any], Any] | None = None) -> Iterator[Problem]:
     """Every place ``data`` breaks the schema (ours, or the one ``check`` was compiled from)."""
-    import fastjsonschema
+    from jobspec.document.schema_errors import JsonSchemaValueException, JsonSchemaValuesException
 
     try:
         (check or _compiled())(data)
-    except fastjsonschema.JsonSchemaValuesException as e:
+    except JsonSchemaValuesException as e:
         errors = e.errors
-    except fastjsonschema.JsonSchemaValueException as e:
+    except JsonSchemaValueException as e:
         errors = [e]
     else:
         return
