@@ -38,6 +38,28 @@ def test_every_option_and_argument_has_help() -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize("name", [words[0] for words in COMMANDS if len(words) == 1])
+def test_a_subcommand_built_alone_is_the_one_in_the_whole_parser(name: str) -> None:
+    """The command builds only the subcommand it is given (start-up): the same arguments,
+    usage and help as in the parser `jobspec --help` shows, nested subcommands too."""
+
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found += parsers(sub)
+        return found
+
+    alone = parsers(build_parser(name))
+    whole = [p for p in parsers(build_parser()) if p.prog.split()[1:2] in ([], [name])]
+    assert [p.prog for p in alone] == [p.prog for p in whole]
+    assert [p.format_help() for p in alone[1:]] == [p.format_help() for p in whole[1:]]
+    assert [(a.option_strings, a.dest, a.nargs, a.type) for a in walk(alone[1])] == [
+        (a.option_strings, a.dest, a.nargs, a.type) for a in walk(whole[1])
+    ]
+
+
 @pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
 def test_each_subcommand_has_its_own_description(words: tuple[str, ...]) -> None:
     done = jobspec_cli(*words, "--help")

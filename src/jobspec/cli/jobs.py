@@ -18,15 +18,17 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def add_commands(command: Any) -> None:
-    """Register list, logs and prune with ``command(name, help)`` (main's parser helper)."""
-    listing = command("list", "the jobs you submitted through jobspec, any transformer, newest first")
+def add_list(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("-n", "--last", type=int, metavar="N", help="only the N newest")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
-    logs = command("logs", "print a job's output (its standard output, then its errors on stderr)")
+
+
+def add_logs(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("job_id", metavar="ID", help="the job id, as run, status or list shows it")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing as the job writes, until it ends")
-    prune = command("prune", "forget the jobs that ended more than DAYS days ago (jobspec list stops showing them)")
+
+
+def add_prune(prune: argparse.ArgumentParser) -> None:
     prune.add_argument("days", metavar="DAYS", type=float, help="age in days (0: every job that has ended)")
 
 

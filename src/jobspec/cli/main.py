@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,7 +51,10 @@ DESCRIPTIONS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every subcommand, or with ``only`` (a subcommand's name)
+    that one alone, which is all its own words need. argparse makes a help formatter for
+    every argument it is given: a start that builds one subcommand of sixteen saves that."""
     from jobspec import __version__
 
     parser = argparse.ArgumentParser(
@@ -62,19 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"jobspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help, chooses, add_arguments) in SUBCOMMANDS.items():
+        if only is None or name == only:
+            # ``help`` is its line in the list; its own --help has its description,
+            # and the transformer-choice note only where it ``chooses`` one
+            add_arguments(
+                sub.add_parser(
+                    name,
+                    help=help,
+                    description=DESCRIPTIONS.get(name, help),
+                    epilog=EPILOG + (CHOICE if chooses else ""),
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                )
+            )
+    return parser
 
-    def command(name: str, help: str, chooses: bool = False) -> argparse.ArgumentParser:
-        """A subcommand: ``help`` is its line in the list; its own --help has its description,
-        and the transformer-choice note only where it ``chooses`` one."""
-        return sub.add_parser(
-            name,
-            help=help,
-            description=DESCRIPTIONS.get(name, help),
-            epilog=EPILOG + (CHOICE if chooses else ""),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
 
-    run = command("run", "plan and run the steps of a jobspec", chooses=True)
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("file", metavar="FILE", help="a jobspec (YAML or JSON; - for standard input)")
     run.add_argument(
         "-t", "--transformer", metavar="NAME", help="the transformer to run with (default: chosen, see below)"
@@ -84,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON (step lines go to stderr)")
 
-    validate = command("validate", "check jobspecs without running them")
+
+def _validate_arguments(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON; - for standard input)")
     validate.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer's own")
     validate.add_argument(
@@ -94,34 +102,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="print the problems as JSON")
 
-    listing = command("transformers", "list the transformers, their steps, and whether each can run here")
+
+def _transformers_arguments(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
 
-    for name, help in (
-        ("status", "show the state of jobs"),
-        ("wait", "wait for jobs to end (exit 1 if any did not complete)"),
-        ("cancel", "cancel jobs"),
-    ):
-        p = command(name, help)
-        p.add_argument("job_ids", metavar="ID", nargs="+", help="job ids, as run printed them")
-        p.add_argument("-t", "--transformer", metavar="NAME", help="whose job ids (default: told by the id's form)")
-        p.add_argument("--json", action="store_true", help="print the states as JSON")
-        if name == "wait":
-            p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
 
-    enqueue = command("enqueue", "validate jobspecs and place them in a spool, atomically")
+def _job_id_arguments(p: argparse.ArgumentParser) -> None:
+    """status and cancel; wait adds --timeout."""
+    p.add_argument("job_ids", metavar="ID", nargs="+", help="job ids, as run printed them")
+    p.add_argument("-t", "--transformer", metavar="NAME", help="whose job ids (default: told by the id's form)")
+    p.add_argument("--json", action="store_true", help="print the states as JSON")
+
+
+def _wait_arguments(p: argparse.ArgumentParser) -> None:
+    _job_id_arguments(p)
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up waiting after this long")
+
+
+def _enqueue_arguments(enqueue: argparse.ArgumentParser) -> None:
     enqueue.add_argument("files", metavar="FILE", nargs="+", help="jobspecs (YAML or JSON)")
     enqueue.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     enqueue.add_argument("-t", "--transformer", metavar="NAME", help="check the steps against this transformer")
 
-    receive = command("receive", "run the jobspecs of a spool as they arrive", chooses=True)
+
+def _receive_arguments(receive: argparse.ArgumentParser) -> None:
     receive.add_argument("--spool", required=True, metavar="DIR", help="the spool (see jobspec spool create)")
     receive.add_argument("-t", "--transformer", metavar="NAME", help="default: chosen as for run")
     receive.add_argument("--once", action="store_true", help="process what is waiting, then exit (for cron)")
     receive.add_argument("--workers", type=int, default=1, metavar="N", help="run N jobspecs at once (default 1)")
     receive.add_argument("--verbose", action="store_true", help="log each step's line too, not only each jobspec's")
 
-    spool = command("spool", "create a spool, or look at one")
+
+def _spool_arguments(spool: argparse.ArgumentParser) -> None:
     spool_sub = spool.add_subparsers(dest="spool_command", metavar="COMMAND", required=True)
     spool_create = spool_sub.add_parser(
         "create",
@@ -139,26 +151,87 @@ def build_parser() -> argparse.ArgumentParser:
     spool_status.add_argument("spool", metavar="DIR", help="the spool")
     spool_status.add_argument("--json", action="store_true", help="print the status as JSON")
 
-    imp = command("import", "turn a batch script (#SBATCH, #PBS, # flux:) into a jobspec, printed on stdout")
+
+def _import_arguments(imp: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE", help="the batch script (- for standard input)")
     imp.add_argument("-o", "--output", metavar="OUT", help="write the jobspec here instead")
     imp.add_argument("--strict", action="store_true", help="a directive that would be dropped is an error")
     imp.epilog = "sbatch, qsub or flux batch options after -- override the script's directives, as they do there"
 
-    from jobspec.cli.completion import add_parser as add_completion
-    from jobspec.cli.jobs import add_commands as add_job_commands
-    from jobspec.cli.show import add_parser as add_show
 
-    add_job_commands(command)
-    add_show(command("show", "the resource graph as a tree with its counts, and the jobs' order"))
-    add_completion(command("completion", "a shell completion script (bash or zsh)"))
-    command("version", "print the version")
-    return parser
+# the arguments of the subcommands whose own module adds them (imported only when built)
+def _list_arguments(p: argparse.ArgumentParser) -> None:
+    from jobspec.cli.jobs import add_list
+
+    add_list(p)
+
+
+def _logs_arguments(p: argparse.ArgumentParser) -> None:
+    from jobspec.cli.jobs import add_logs
+
+    add_logs(p)
+
+
+def _prune_arguments(p: argparse.ArgumentParser) -> None:
+    from jobspec.cli.jobs import add_prune
+
+    add_prune(p)
+
+
+def _show_arguments(p: argparse.ArgumentParser) -> None:
+    from jobspec.cli.show import add_parser
+
+    add_parser(p)
+
+
+def _completion_arguments(p: argparse.ArgumentParser) -> None:
+    from jobspec.cli.completion import add_parser
+
+    add_parser(p)
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+# Every subcommand, in the order `jobspec --help` lists them: its line there, whether it
+# chooses a transformer (its --help then says how), and what adds its arguments
+SUBCOMMANDS: dict[str, tuple[str, bool, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": ("plan and run the steps of a jobspec", True, _run_arguments),
+    "validate": ("check jobspecs without running them", False, _validate_arguments),
+    "transformers": (
+        "list the transformers, their steps, and whether each can run here",
+        False,
+        _transformers_arguments,
+    ),
+    "status": ("show the state of jobs", False, _job_id_arguments),
+    "wait": ("wait for jobs to end (exit 1 if any did not complete)", False, _wait_arguments),
+    "cancel": ("cancel jobs", False, _job_id_arguments),
+    "enqueue": ("validate jobspecs and place them in a spool, atomically", False, _enqueue_arguments),
+    "receive": ("run the jobspecs of a spool as they arrive", True, _receive_arguments),
+    "spool": ("create a spool, or look at one", False, _spool_arguments),
+    "import": (
+        "turn a batch script (#SBATCH, #PBS, # flux:) into a jobspec, printed on stdout",
+        False,
+        _import_arguments,
+    ),
+    "list": ("the jobs you submitted through jobspec, any transformer, newest first", False, _list_arguments),
+    "logs": ("print a job's output (its standard output, then its errors on stderr)", False, _logs_arguments),
+    "prune": (
+        "forget the jobs that ended more than DAYS days ago (jobspec list stops showing them)",
+        False,
+        _prune_arguments,
+    ),
+    "show": ("the resource graph as a tree with its counts, and the jobs' order", False, _show_arguments),
+    "completion": ("a shell completion script (bash or zsh)", False, _completion_arguments),
+    "version": ("print the version", False, _no_arguments),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    # a subcommand's words need its parser alone; anything else (help, none, an unknown one) all
+    parser = build_parser(words[0] if words and words[0] in SUBCOMMANDS else None)
     scheduler_options: list[str] = []
     if words[:1] == ["import"] and "--" in words:  # what follows -- is the scheduler's (its -o too)
         at = words.index("--")
