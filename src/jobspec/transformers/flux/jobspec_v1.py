@@ -51,12 +51,12 @@ from typing import TYPE_CHECKING, Any
 
 from jobspec.document.problems import DocPath, Problem
 from jobspec.plugin import BatchStep, JobStep, SubmitStep
-from jobspec.transformers.flux import directives
 from jobspec.transformers.flux.templates import DECODE_ARGS, literal_args
 
 if TYPE_CHECKING:
     from jobspec.document.model import Jobspec
     from jobspec.document.resources import ResourceCounts
+    from jobspec.transformers.flux import directives
 
 # Per task: the rank and count every transformer gives, then the task's own command.
 TASK_SHELL = (
@@ -221,12 +221,16 @@ def batch_job(
         user=_user(jobspec),
         key=key,
     )
+    # only a batch script has directives to read: a submit does not import their parser (~1.5 ms)
+    from jobspec.transformers.flux import directives
+
     _apply_directives(job, directives.apply(script), jobspec, watch)
     return job
 
 
 def _apply_directives(job: FluxJob, applied: directives.Applied, jobspec: Jobspec, watch: bool) -> None:
     """What the directives set where the document is silent; a disagreement is refused."""
+    from jobspec.transformers.flux import directives
 
     def agree(what: str, theirs: Any, ours: Any, line: int) -> None:
         if theirs != ours:
@@ -329,7 +333,11 @@ def to_jobspec(
     system: dict[str, Any] = plain_copy(job.system)
     system["duration"] = job.duration
     system["cwd"] = job.cwd
-    base = directives.environment(job.env_rules, base_environment or {}) if job.env_rules else base_environment
+    base = base_environment
+    if job.env_rules:  # a batch script's --env rules (see batch_job)
+        from jobspec.transformers.flux import directives
+
+        base = directives.environment(job.env_rules, base_environment or {})
     system["environment"] = {**(base or {}), **job.environment}
     job_attrs = system.get("job")
     system["job"] = {**(job_attrs if isinstance(job_attrs, dict) else {}), "name": job.name}

@@ -62,7 +62,6 @@ from jobspec.transformers.flux.client import (
     connect,
     instance_uri,
 )
-from jobspec.transformers.flux.directives import DirectiveError
 from jobspec.transformers.flux.jobspec_v1 import FluxJob, batch_job, submit_job, to_jobspec, v1_problems
 
 if TYPE_CHECKING:
@@ -271,6 +270,8 @@ class FluxStage(StageStep):
 def _directive_problems(jobspec: Jobspec, step: Any) -> list[Problem]:
     """A batch script's ``# flux:`` directive that flux batch would refuse, that disagrees
     with the document, or that jobspec cannot carry: refused at plan time, with its line."""
+    from jobspec.transformers.flux.directives import DirectiveError  # batch steps alone read directives
+
     filename = step.get("filename")
     script = jobspec.scripts.get(filename) if isinstance(filename, str) else None
     if not script or not isinstance(script.get("content"), str):
