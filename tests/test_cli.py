@@ -128,6 +128,22 @@ def test_version_and_help() -> None:
     assert "exit codes:" in help_text and "2  bad input" in help_text
 
 
+def test_only_the_command_itself_freezes_the_collector_before_it_exits(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command (no argv: the process's own) spares Python's exit a walk over every object;
+    main called with words, in a longer-lived process, leaves the collector alone."""
+    import gc
+    import subprocess
+    import sys
+
+    from jobspec.cli.main import main
+
+    frozen = gc.get_freeze_count()
+    assert main(["version"]) == 0 and gc.get_freeze_count() == frozen
+    code = "import gc, sys; from jobspec.cli.main import main; main(); print(gc.get_freeze_count() > 0)"
+    done = subprocess.run([sys.executable, "-c", code, "version"], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-1] == "True", done.stderr
+
+
 def test_environment_chooses_the_transformer(tmp_path: Path) -> None:
     done = jobspec_cli("run", "--dry-run", str(make_jobspec(tmp_path)), env={"JOBSPEC_TRANSFORMER": "nope"})
     assert done.returncode == 2 and "no transformer named 'nope'" in done.stderr

@@ -229,7 +229,28 @@ SUBCOMMANDS: dict[str, tuple[str, bool, Callable[[argparse.ArgumentParser], None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
+    """The `jobspec` command on ``argv``; without it, on this process's own arguments: it is
+    the process's command (the console script, ``python -m jobspec.cli.main``), which ends
+    when this returns."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        if argv is None:
+            _ending()
+
+
+def _ending() -> None:
+    """The process ends next: every object moves to the collector's permanent generation, so
+    the collections Python runs while it shuts down do not walk them all again (a run holds
+    some 17,000: about 5 ms). Objects are still freed as the modules are cleared; the job
+    index is closed before that, by atexit (`jobspec.engine.index`)."""
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: Sequence[str]) -> int:
+    words = list(argv)
     # a subcommand's words need its parser alone; anything else (help, none, an unknown one) all
     parser = build_parser(words[0] if words and words[0] in SUBCOMMANDS else None)
     scheduler_options: list[str] = []
