@@ -13,7 +13,7 @@ import pytest
 from support import jobspec_cli
 
 from jobspec.cli.completion import walk
-from jobspec.cli.main import build_parser
+from jobspec.cli.parser import build_parser
 
 
 def subcommands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -29,7 +29,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
             Problem("jobspec completion needs shtab, a dependency of jobspec: pip install 'shtab>=1.7'")
         ) from None
 
-    from jobspec.cli.main import build_parser
+    from jobspec.cli.parser import build_parser
     from jobspec.transformers.registry import get_transformer_registry
 
     parser = build_parser()  # a copy of its own: what is marked here only guides completion
