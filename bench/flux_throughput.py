@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from timing import ONE_TASK_JOBSPEC, ROOT, rate_row
@@ -126,11 +126,9 @@ def run_many_rate(n: int, tmp: Path, workers: int = 8) -> float:
 ROUNDS = 5  # each case beside its baseline, in turn: the median ratio, and its range, is printed
 
 
-def instance_cpu(session: int) -> float:
-    """CPU seconds (user and system) spent so far by the processes of the Flux instance,
-    which runs in a session of its own (its brokers, job-ingest's validators...)."""
-    total = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
+def instance_processes(session: int) -> Iterator[tuple[str, list[str]]]:
+    """The processes of the Flux instance, which runs in a session of its own (its brokers,
+    job-ingest's validators...): each pid with the fields of its /proc stat after its name."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -140,20 +138,20 @@ def instance_cpu(session: int) -> float:
         except OSError:
             continue  # ended meanwhile
         if int(fields[3]) == session:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+            yield pid, fields
+
+
+def instance_cpu(session: int) -> float:
+    """CPU seconds (user and system) the instance's processes have spent so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum((int(fields[11]) + int(fields[12])) / ticks for _, fields in instance_processes(session))
 
 
 def pin(session: int, cpus: set[int]) -> None:
     """Every thread of the instance's processes onto ``cpus`` (those it starts later, such
     as more validators, inherit it)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid, _ in instance_processes(session):
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if int(stat.read().rsplit(")", 1)[1].split()[3]) != session:
-                    continue
             for task in os.listdir(f"/proc/{pid}/task"):
                 os.sched_setaffinity(int(task), cpus)
         except OSError:
